@@ -1,0 +1,43 @@
+"""`netpol` (also `kubectl-netpol`): a thin command line over the library.
+
+Exit codes, for scripts:
+    0  done (for `explain`, whatever the verdict, unless --exit-code)
+    1  `explain --exit-code` and the connection is denied
+    2  bad input: unreadable or invalid manifests, unknown endpoint, bad usage
+    3  the live cluster could not be read
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from netpolicy import __version__
+from netpolicy.cli import analyze
+
+app = typer.Typer(
+    name="netpol",
+    help="Kubernetes NetworkPolicy: what your policies allow, and why.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+analyze.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print netpol's version."""
+    typer.echo(f"netpol {__version__}")
+
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except BrokenPipeError:  # `netpol ... | head` is fine
+        sys.stderr.close()
+        sys.exit(0)

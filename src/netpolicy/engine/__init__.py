@@ -1,0 +1,32 @@
+"""The semantics of NetworkPolicy: verdicts with explanations, the compiled view, and
+reachability over every pair. Pure computation: no I/O, no knowledge of where the
+objects came from."""
+
+from netpolicy.engine.cluster import ClusterState, External, Party
+from netpolicy.engine.compiled import Allowance, CompiledView, DirectionView, PeerSet, RuleId
+from netpolicy.engine.matrix import Connectivity, Matrix, connectivity, matrix
+from netpolicy.engine.ports import ALL, NONE, PortSet
+from netpolicy.engine.verdict import Reason, RuleRef, SideVerdict, Verdict, verdict
+
+__all__ = [
+    "ALL",
+    "NONE",
+    "Allowance",
+    "ClusterState",
+    "CompiledView",
+    "Connectivity",
+    "DirectionView",
+    "External",
+    "Matrix",
+    "Party",
+    "PeerSet",
+    "PortSet",
+    "Reason",
+    "RuleId",
+    "RuleRef",
+    "SideVerdict",
+    "Verdict",
+    "connectivity",
+    "matrix",
+    "verdict",
+]

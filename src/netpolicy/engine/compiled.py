@@ -1,0 +1,370 @@
+"""The compiled view (DESIGN.md, "engine/"): per endpoint and direction, whether it is
+isolated and which (peer set x port set) pairs it allows.
+
+Everything that needs more than one verdict derives from this view: the matrix and
+connectivity reports (`netpolicy.engine.matrix`) and the nftables program. It is
+computed with sets, never pair by pair:
+
+* selectors are evaluated once each, on a label index, into boolean masks over the
+  endpoints (`numpy` arrays), and cached by value, so identical selectors cost once;
+* a rule's peers become one `PeerSet`: the union of its peers' masks, plus its ipBlocks
+  (which also put the pods whose addresses they contain into the mask: point 5);
+* a rule's ports become `PortSet`s. A named port is resolved on the destination
+  (point 6): for ingress that is the endpoint itself, so each endpoint gets its own
+  port set; for egress it is the peer, so the rule's peers are split by the number
+  the name resolves to on each of them (address-and-port pairs, in nftables terms).
+
+Allowances are shared between endpoints whenever they are equal (same rule, same
+resolved ports), so the view's size grows with endpoints + rules, not their product.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from netpolicy.api.labels import LabelSelector
+from netpolicy.api.objects import (
+    Direction,
+    IPBlock,
+    NetworkPolicy,
+    Peer,
+    PolicyPort,
+    Protocol,
+    Rule,
+)
+from netpolicy.engine.cluster import ClusterState
+from netpolicy.engine.ports import ALL, NONE, PortSet
+
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleId:
+    policy: str
+    direction: Direction
+    rule: int
+
+    def __str__(self) -> str:
+        return f"{self.policy} {self.direction}[{self.rule}]"
+
+
+@dataclass(frozen=True, eq=False)
+class PeerSet:
+    """Who a rule admits on the other side. `everything`: the rule lists no peers, so
+    every address, in the cluster or outside. Otherwise `members` (the endpoints its
+    selectors or ipBlocks match) and `ip_blocks` (the addresses its ipBlocks match,
+    for parties that are not endpoints)."""
+
+    everything: bool
+    members: Mask
+    ip_blocks: tuple[IPBlock, ...] = ()
+
+    def has(self, index: int) -> bool:
+        return self.everything or bool(self.members[index])
+
+
+@dataclass(frozen=True, eq=False)
+class Allowance:
+    """One (peer set x port set) pair that a rule allows an endpoint in a direction."""
+
+    rule: RuleId
+    peers: PeerSet
+    ports: PortSet
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionView:
+    isolated: bool
+    isolated_by: tuple[str, ...] = ()
+    allowances: tuple[Allowance, ...] = ()
+
+
+OPEN = DirectionView(False)
+
+
+class LabelIndex:
+    """Which endpoints carry which labels, for evaluating selectors as set operations."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.size = len(state.endpoints)
+        postings: dict[tuple[str, str], list[int]] = defaultdict(list)
+        keys: dict[str, list[int]] = defaultdict(list)
+        for i, e in enumerate(state.endpoints):
+            for k, v in e.labels.items():
+                postings[(k, v)].append(i)
+                keys[k].append(i)
+        self._postings = postings
+        self._keys = keys
+        self._cache: dict[LabelSelector, Mask] = {}
+
+    def _mask(self, indexes: list[int]) -> Mask:
+        m = np.zeros(self.size, dtype=bool)
+        m[indexes] = True
+        return m
+
+    def select(self, selector: LabelSelector) -> Mask:
+        """The endpoints whose labels match `selector` (point 8)."""
+        cached = self._cache.get(selector)
+        if cached is not None:
+            return cached
+        out = np.ones(self.size, dtype=bool)
+        for req in selector.requirements:
+            if req.operator in ("Exists", "DoesNotExist"):
+                m = self._mask(self._keys.get(req.key, []))
+            else:
+                m = np.zeros(self.size, dtype=bool)
+                for v in req.values:
+                    m[self._postings.get((req.key, v), [])] = True
+            if req.operator in ("NotIn", "DoesNotExist"):
+                m = ~m
+            out &= m
+        out.flags.writeable = False
+        self._cache[selector] = out
+        return out
+
+
+class CompiledView:
+    """The compiled view of a cluster state. Build once; query many times."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+        n = len(state.endpoints)
+        self.size = n
+        self._labels = LabelIndex(state)
+        ns_names = list(state.namespaces)
+        ns_id = {name: i for i, name in enumerate(ns_names)}
+        self._ns_of = np.array([ns_id[e.namespace] for e in state.endpoints], dtype=np.int32)
+        self._ns_index = _NamespaceIndex(state, ns_names)
+        # hostNetwork pods are never selected nor matched by selectors (see `ClusterState`).
+        self._pods: Mask = np.array([not e.host_network for e in state.endpoints], dtype=bool)
+        self._peer_cache: dict[tuple[Peer, str], Mask] = {}
+        self._named_cache: dict[tuple[str, Protocol], dict[int, Mask]] = {}
+        self._rule_peers: dict[RuleId, PeerSet] = {}
+        self._allowance_cache: dict[tuple[RuleId, int, PortSet], Allowance] = {}
+        self.ingress: list[DirectionView] = [OPEN] * n
+        self.egress: list[DirectionView] = [OPEN] * n
+        self._build()
+
+    # --- sets of endpoints --------------------------------------------------------------
+
+    def selected_by(self, policy: NetworkPolicy) -> Mask:
+        """Endpoints `policy` selects: its own namespace, its pod selector (point 1);
+        never hostNetwork pods (see `ClusterState.selecting`)."""
+        in_namespace: Mask = self._ns_of == self._ns_id(policy.namespace)
+        selected: Mask = self._labels.select(policy.pod_selector) & in_namespace & self._pods
+        return selected
+
+    def _ns_id(self, name: str) -> int:
+        return self._ns_index.ids.get(name, -1)
+
+    def peer_members(self, peer: Peer, policy_namespace: str) -> Mask:
+        """Endpoints matching one `from`/`to` entry (point 5)."""
+        key = (peer, policy_namespace)
+        cached = self._peer_cache.get(key)
+        if cached is not None:
+            return cached
+        if peer.ip_block is not None:
+            m = self._ips_in(peer.ip_block)
+        else:
+            if peer.namespace_selector is None:
+                in_ns = self._ns_of == self._ns_id(policy_namespace)
+            else:
+                in_ns = np.isin(self._ns_of, self._ns_index.select(peer.namespace_selector))
+            pods = (self._labels.select(peer.pod_selector) if peer.pod_selector is not None
+                    else np.ones(self.size, dtype=bool))
+            m = in_ns & pods & self._pods
+        m.flags.writeable = False
+        self._peer_cache[key] = m
+        return m
+
+    @cached_property
+    def _v4(self) -> tuple[npt.NDArray[np.int64], list[tuple[int, ipaddress.IPv6Address]]]:
+        """IPv4 addresses as integers (-1: none), and the IPv6 ones as a list."""
+        v4 = np.full(self.size, -1, dtype=np.int64)
+        v6: list[tuple[int, ipaddress.IPv6Address]] = []
+        for i, e in enumerate(self.state.endpoints):
+            if e.host_network:
+                continue
+            for ip in e.ips:
+                if isinstance(ip, ipaddress.IPv4Address):
+                    v4[i] = int(ip)
+                else:
+                    v6.append((i, ip))
+        return v4, v6
+
+    def _ips_in(self, block: IPBlock) -> Mask:
+        v4, v6 = self._v4
+        m = np.zeros(self.size, dtype=bool)
+        if block.cidr.version == 4:
+            m = (v4 >= int(block.cidr.network_address)) & (v4 <= int(block.cidr.broadcast_address))
+            for ex in block.excepts:
+                if ex.version == 4:
+                    m &= ~((v4 >= int(ex.network_address)) & (v4 <= int(ex.broadcast_address)))
+        else:
+            for i, ip in v6:
+                if block.contains(ip):
+                    m[i] = True
+        return m
+
+    def named_port_holders(self, name: str, protocol: Protocol) -> dict[int, Mask]:
+        """For a named port: port number -> endpoints whose container port `name` with
+        `protocol` has that number (point 6)."""
+        key = (name, protocol)
+        if key not in self._named_cache:
+            by_number: dict[int, list[int]] = defaultdict(list)
+            for i, e in enumerate(self.state.endpoints):
+                number = e.named_port(name, protocol)
+                if number is not None:
+                    by_number[number].append(i)
+            masks = {}
+            for number, idx in sorted(by_number.items()):
+                m = np.zeros(self.size, dtype=bool)
+                m[idx] = True
+                masks[number] = m
+            self._named_cache[key] = masks
+        return self._named_cache[key]
+
+    # --- rules ---------------------------------------------------------------------------
+
+    def rule_peers(self, policy: NetworkPolicy, rid: RuleId, rule: Rule) -> PeerSet:
+        cached = self._rule_peers.get(rid)
+        if cached is not None:
+            return cached
+        if not rule.peers:
+            ps = PeerSet(True, np.ones(self.size, dtype=bool))
+        else:
+            members = np.zeros(self.size, dtype=bool)
+            for peer in rule.peers:
+                members |= self.peer_members(peer, policy.namespace)
+            blocks = tuple(p.ip_block for p in rule.peers if p.ip_block is not None)
+            ps = PeerSet(False, members, blocks)
+        self._rule_peers[rid] = ps
+        return ps
+
+    @staticmethod
+    def numeric_ports(rule: Rule) -> PortSet:
+        """What a rule's numeric (and port-less) entries allow; ALL when it has no ports."""
+        if not rule.ports:
+            return ALL
+        out: dict[Protocol, list[tuple[int, int]]] = defaultdict(list)
+        for p in rule.ports:
+            if p.port is None:
+                out[p.protocol].append((1, 65535))
+            elif isinstance(p.port, int):
+                out[p.protocol].append((p.port, p.end_port if p.end_port is not None else p.port))
+        return PortSet.of(out)
+
+    def _allowance(self, rid: RuleId, peers: PeerSet, ports: PortSet) -> Allowance:
+        key = (rid, id(peers), ports)
+        a = self._allowance_cache.get(key)
+        if a is None:
+            a = self._allowance_cache[key] = Allowance(rid, peers, ports)
+        return a
+
+    def _ingress_allowances(self, policy: NetworkPolicy, index: int) -> Iterator[Allowance]:
+        """Ingress of endpoint `index`: named ports resolve on the endpoint itself."""
+        endpoint = self.state.endpoints[index]
+        for r, rule in enumerate(policy.rules("ingress")):
+            rid = RuleId(policy.key, "ingress", r)
+            ports = self.numeric_ports(rule)
+            for p in _named(rule.ports):
+                number = endpoint.named_port(str(p.port), p.protocol)
+                if number is not None:
+                    ports = ports | PortSet.single(p.protocol, number)
+            if not ports.is_empty:
+                yield self._allowance(rid, self.rule_peers(policy, rid, rule), ports)
+
+    def _egress_allowances(self, policy: NetworkPolicy) -> list[Allowance]:
+        """Egress allowances of a policy, the same for every endpoint it selects: named
+        ports resolve on the peer, so each resolved number gets the peers holding it."""
+        out: list[Allowance] = []
+        for r, rule in enumerate(policy.rules("egress")):
+            rid = RuleId(policy.key, "egress", r)
+            peers = self.rule_peers(policy, rid, rule)
+            ports = self.numeric_ports(rule)
+            if not ports.is_empty:
+                out.append(self._allowance(rid, peers, ports))
+            for p in _named(rule.ports):
+                for number, holders in self.named_port_holders(str(p.port), p.protocol).items():
+                    members = holders & peers.members
+                    if members.any():
+                        sub = PeerSet(False, members)  # outside addresses have no named ports
+                        out.append(Allowance(rid, sub, PortSet.single(p.protocol, number)))
+        return out
+
+    def _build(self) -> None:
+        selected: list[list[NetworkPolicy]] = [[] for _ in range(self.size)]
+        for policy in self.state.policies:
+            for i in np.flatnonzero(self.selected_by(policy)).tolist():
+                selected[i].append(policy)
+        egress_of: dict[str, list[Allowance]] = {}
+        for i, policies in enumerate(selected):
+            if not policies:
+                continue
+            ing = [p for p in policies if p.affects_ingress]
+            if ing:
+                allowances = [a for p in ing for a in self._ingress_allowances(p, i)]
+                self.ingress[i] = DirectionView(True, tuple(p.key for p in ing), tuple(allowances))
+            egr = [p for p in policies if p.affects_egress]
+            if egr:
+                allowances = []
+                for p in egr:
+                    if p.key not in egress_of:
+                        egress_of[p.key] = self._egress_allowances(p)
+                    allowances.extend(egress_of[p.key])
+                self.egress[i] = DirectionView(True, tuple(p.key for p in egr), tuple(allowances))
+
+    # --- queries -------------------------------------------------------------------------
+
+    def view(self, key: str, direction: Direction) -> DirectionView:
+        i = self.state.index[key]
+        return self.ingress[i] if direction == "ingress" else self.egress[i]
+
+    def allowed_ports(self, source: str, destination: str) -> PortSet:
+        """Every (protocol, port) on which `source` may open a new connection to
+        `destination` (both endpoints): egress of one, intersected with ingress of the other."""
+        s, d = self.state.index[source], self.state.index[destination]
+        if s == d and self.state.endpoints[s].is_pod:
+            return ALL  # loopback inside the pod (point 11)
+        return self._side_ports(self.egress[s], d) & self._side_ports(self.ingress[d], s)
+
+    @staticmethod
+    def _side_ports(view: DirectionView, other: int) -> PortSet:
+        if not view.isolated:
+            return ALL
+        out = NONE
+        for a in view.allowances:
+            if a.peers.has(other):
+                out = out | a.ports
+        return out
+
+
+def _named(ports: tuple[PolicyPort, ...]) -> list[PolicyPort]:
+    return [p for p in ports if isinstance(p.port, str)]
+
+
+@dataclass
+class _NamespaceIndex:
+    """Namespace selectors, evaluated over the namespaces' labels."""
+
+    state: ClusterState
+    names: list[str]
+    ids: dict[str, int] = field(init=False)
+    _cache: dict[LabelSelector, npt.NDArray[np.int32]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ids = {n: i for i, n in enumerate(self.names)}
+
+    def select(self, selector: LabelSelector) -> npt.NDArray[np.int32]:
+        if selector not in self._cache:
+            self._cache[selector] = np.array(
+                [i for i, n in enumerate(self.names)
+                 if selector.matches(self.state.namespaces[n].labels)], dtype=np.int32)
+        return self._cache[selector]

@@ -1,0 +1,122 @@
+"""Small builders for tests: clusters from YAML snippets, and the upstream e2e model."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from netpolicy.api.inventory import build_inventory
+from netpolicy.api.loading import Document, parse_text
+from netpolicy.api.objects import ContainerPort, Endpoint, Namespace, namespace_labels
+from netpolicy.engine import ClusterState, CompiledView, matrix, verdict
+
+NAMESPACES = ("x", "y", "z")
+PODS = ("a", "b", "c")
+MODEL_PORTS = (
+    ContainerPort(80, "TCP", "serve-80-tcp"),
+    ContainerPort(81, "TCP", "serve-81-tcp"),
+    ContainerPort(80, "UDP", "serve-80-udp"),
+    ContainerPort(81, "UDP", "serve-81-udp"),
+    ContainerPort(80, "SCTP", "serve-80-sctp"),
+    ContainerPort(81, "SCTP", "serve-81-sctp"),
+)
+
+
+def model_ip(namespace: str, pod: str) -> str:
+    return f"10.0.{NAMESPACES.index(namespace) + 1}.{PODS.index(pod) + 1}"
+
+
+def model_endpoints(extra_labels: Mapping[str, Mapping[str, str]] | None = None) -> list[Endpoint]:
+    """Namespaces x, y, z, each with pods a, b, c labelled `pod=<name>`, serving 80 and 81
+    on TCP, UDP and SCTP under names like `serve-80-tcp` (the upstream e2e model)."""
+    out = []
+    for ns in NAMESPACES:
+        for p in PODS:
+            labels = {"pod": p, **(extra_labels or {}).get(f"{ns}/{p}", {})}
+            out.append(Endpoint(ns, p, "Pod", labels, (ipaddress.ip_address(model_ip(ns, p)),),
+                                MODEL_PORTS))
+    return out
+
+
+def model_namespaces(extra_labels: Mapping[str, Mapping[str, str]] | None = None) -> list[Namespace]:
+    return [Namespace(ns, namespace_labels(ns, {"ns": ns, **(extra_labels or {}).get(ns, {})}))
+            for ns in NAMESPACES]
+
+
+def policies(text: str, namespace: str = "x") -> list[Any]:
+    """NetworkPolicies from YAML text (validated, defaults applied)."""
+    docs = [Document({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **raw,
+                      "metadata": {"namespace": namespace, **raw.get("metadata", {})}}, "<test>")
+            for raw in yaml.safe_load_all(text) if raw]
+    return build_inventory(docs).policies
+
+
+def model(policy_yaml: str = "", namespace: str = "x", *,
+          pod_labels: Mapping[str, Mapping[str, str]] | None = None,
+          ns_labels: Mapping[str, Mapping[str, str]] | None = None) -> ClusterState:
+    pols = policies(policy_yaml, namespace) if policy_yaml.strip() else []
+    return ClusterState(model_namespaces(ns_labels), model_endpoints(pod_labels), pols)
+
+
+def cluster(text: str) -> ClusterState:
+    inv = build_inventory(parse_text(text, "<test>"))
+    return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
+
+
+def manifest(**obj: Any) -> str:
+    return yaml.safe_dump(obj)
+
+
+class Reachability:
+    """An expected truth table, written like the upstream e2e suite's: start from a
+    default, then `expect` pairs by namespace/pod (None = any)."""
+
+    def __init__(self, keys: Iterable[str], default: bool) -> None:
+        self.keys = list(keys)
+        self.table = {(s, d): default for s in self.keys for d in self.keys}
+
+    def expect(self, value: bool, *, from_ns: str | None = None, from_pod: str | None = None,
+               to_ns: str | None = None, to_pod: str | None = None) -> Reachability:
+        for s, d in self.table:
+            sn, sp = s.split("/")
+            dn, dp = d.split("/")
+            if ((from_ns in (None, sn)) and (from_pod in (None, sp))
+                    and (to_ns in (None, dn)) and (to_pod in (None, dp))):
+                self.table[(s, d)] = value
+        return self
+
+    def allow_loopback(self) -> Reachability:
+        for k in self.keys:
+            self.table[(k, k)] = True
+        return self
+
+    def render(self, table: Mapping[tuple[str, str], bool]) -> str:
+        head = "      " + " ".join(f"{k:>4}" for k in self.keys)
+        rows = [head]
+        for s in self.keys:
+            cells = " ".join(f"{'.' if table[(s, d)] else 'X':>4}" for d in self.keys)
+            rows.append(f"{s:>5} {cells}")
+        return "\n".join(rows)
+
+
+def observed(state: ClusterState, port: int, protocol: str = "TCP") -> tuple[dict[tuple[str, str], bool], dict[tuple[str, str], bool]]:
+    """The truth table twice: from the fast matrix path and from single verdicts."""
+    m = matrix(CompiledView(state), port, protocol)  # type: ignore[arg-type]
+    fast = {(m.endpoints[s], m.endpoints[d]): bool(m.allowed[s, d])
+            for s in range(len(m.endpoints)) for d in range(len(m.endpoints))}
+    slow = {(s, d): verdict(state, s, d, port, protocol).allowed  # type: ignore[arg-type]
+            for s, d in fast}
+    return fast, slow
+
+
+def assert_reachability(state: ClusterState, expected: Reachability, port: int,
+                        protocol: str = "TCP") -> None:
+    fast, slow = observed(state, port, protocol)
+    want = expected.table
+    assert fast == want, (f"matrix path, {protocol}/{port}\nexpected:\n{expected.render(want)}\n"
+                          f"got:\n{expected.render(fast)}")
+    assert slow == want, (f"verdict path, {protocol}/{port}\nexpected:\n{expected.render(want)}\n"
+                          f"got:\n{expected.render(slow)}")

@@ -1,0 +1,186 @@
+"""Property tests: the fast paths (compiled view, matrix, connectivity) agree with the
+reference single-verdict path on random clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netpolicy.api.inventory import build_inventory
+from netpolicy.api.loading import Document
+from netpolicy.engine import ClusterState, CompiledView, connectivity, matrix, verdict
+
+# Small vocabularies, so that random selectors, names and ports often collide.
+KEYS = ["app", "tier"]
+VALUES = ["a", "b"]
+PORT_NAMES = ["http", "metrics"]
+PORTS = [80, 81, 8080]
+PROTOCOLS = ["TCP", "UDP", "SCTP"]
+protocols = st.sampled_from(["TCP", "TCP", "UDP", "SCTP"])
+
+labels = st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=3)
+
+
+@st.composite
+def selectors(draw: st.DrawFn) -> dict[str, Any]:
+    sel: dict[str, Any] = {}
+    if draw(st.booleans()):
+        sel["matchLabels"] = draw(st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES),
+                                                  max_size=2))
+    if draw(st.booleans()):
+        exprs = []
+        for _ in range(draw(st.integers(1, 2))):
+            op = draw(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]))
+            expr: dict[str, Any] = {"key": draw(st.sampled_from(KEYS)), "operator": op}
+            if op in ("In", "NotIn"):
+                expr["values"] = draw(st.lists(st.sampled_from(VALUES), min_size=1, max_size=2,
+                                               unique=True))
+            exprs.append(expr)
+        sel["matchExpressions"] = exprs
+    return sel
+
+
+@st.composite
+def peers(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["pod", "ns", "both", "ip"]))
+    if kind == "ip":
+        third = draw(st.integers(0, 3))
+        block: dict[str, Any] = {"cidr": f"10.1.{third}.0/24"}
+        if draw(st.booleans()):
+            block = {"cidr": "10.1.0.0/16", "except": [f"10.1.{third}.0/{draw(st.sampled_from([24, 25, 32]))}"]}
+        return {"ipBlock": block}
+    peer: dict[str, Any] = {}
+    if kind in ("pod", "both"):
+        peer["podSelector"] = draw(selectors())
+    if kind in ("ns", "both"):
+        peer["namespaceSelector"] = draw(selectors())
+    return peer
+
+
+@st.composite
+def policy_ports(draw: st.DrawFn) -> dict[str, Any]:
+    port: dict[str, Any] = {}
+    if draw(st.booleans()):
+        port["protocol"] = draw(protocols)
+    choice = draw(st.sampled_from(["number", "range", "name", "name", "none"]))
+    if choice == "number":
+        port["port"] = draw(st.sampled_from(PORTS))
+    elif choice == "range":
+        lo = draw(st.sampled_from(PORTS))
+        port["port"], port["endPort"] = lo, lo + draw(st.sampled_from([0, 1, 100]))
+    elif choice == "name":
+        port["port"] = draw(st.sampled_from(PORT_NAMES))
+    return port
+
+
+@st.composite
+def rules(draw: st.DrawFn, peers_key: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    if draw(st.booleans()):
+        rule[peers_key] = draw(st.lists(peers(), max_size=2))
+    if draw(st.booleans()):
+        rule["ports"] = draw(st.lists(policy_ports(), max_size=3))
+    return rule
+
+
+@st.composite
+def network_policies(draw: st.DrawFn, namespaces: list[str], i: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podSelector": draw(selectors())}
+    if draw(st.booleans()):
+        spec["ingress"] = draw(st.lists(rules("from"), max_size=3))
+    if draw(st.integers(0, 3)) > 0:
+        spec["egress"] = draw(st.lists(rules("to"), max_size=3))
+    if draw(st.booleans()):
+        spec["policyTypes"] = draw(st.lists(st.sampled_from(["Ingress", "Egress"]), min_size=1,
+                                            max_size=2, unique=True))
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": f"p{i}", "namespace": draw(st.sampled_from(namespaces))},
+            "spec": spec}
+
+
+@st.composite
+def endpoints(draw: st.DrawFn, namespaces: list[str], i: int) -> dict[str, Any]:
+    ports = []
+    for name in draw(st.lists(st.sampled_from(PORT_NAMES), min_size=1, max_size=2, unique=True)):
+        ports.append({"name": name, "containerPort": draw(st.sampled_from(PORTS)),
+                      "protocol": draw(protocols)})
+    containers = [{"name": "c", "image": "img", "ports": ports}]
+    meta = {"name": f"e{i}", "namespace": draw(st.sampled_from(namespaces)),
+            "labels": draw(labels)}
+    if draw(st.integers(0, 4)) == 0:  # a workload: no address, matched by selectors only
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+                "spec": {"selector": {"matchLabels": meta["labels"]} if meta["labels"] else
+                         {"matchLabels": {"x": "y"}},
+                         "template": {"metadata": {"labels": meta["labels"] or {"x": "y"}},
+                                      "spec": {"containers": containers}}}}
+    spec: dict[str, Any] = {"containers": containers}
+    if draw(st.integers(0, 9)) == 0:
+        spec["hostNetwork"] = True
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+            "status": {"podIP": f"10.1.{draw(st.integers(0, 3))}.{i + 1}"}}
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> ClusterState:
+    namespaces = ["n1", "n2", "n3"][: draw(st.integers(1, 3))]
+    objs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": draw(labels)}}
+        for n in namespaces]
+    objs += [draw(endpoints(namespaces, i)) for i in range(draw(st.integers(1, 8)))]
+    objs += [draw(network_policies(namespaces, i)) for i in range(draw(st.integers(0, 6)))]
+    inv = build_inventory([Document(o, "<hypothesis>") for o in objs])
+    return ClusterState(inv.namespaces, inv.endpoints, inv.policies)
+
+
+SETTINGS = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(PORTS + [1, 65535, 180]), st.sampled_from(PROTOCOLS))
+def test_matrix_agrees_with_single_verdicts(state: ClusterState, port: int, protocol: Any) -> None:
+    m = matrix(CompiledView(state), port, protocol)
+    for s, src in enumerate(m.endpoints):
+        for d, dst in enumerate(m.endpoints):
+            v = verdict(state, src, dst, port, protocol)
+            assert bool(m.allowed[s, d]) == v.allowed, (src, dst, v)
+
+
+@SETTINGS
+@given(clusters())
+def test_connectivity_agrees_with_single_verdicts(state: ClusterState) -> None:
+    view = CompiledView(state)
+    conn = connectivity(view)
+    for s, src in enumerate(conn.endpoints):
+        for d, dst in enumerate(conn.endpoints):
+            ports = conn.ports(s, d)
+            assert ports == view.allowed_ports(src, dst)
+            for protocol in PROTOCOLS:
+                for port in PORTS + [1, 65535, 180]:
+                    assert ports.contains(protocol, port) == \
+                        verdict(state, src, dst, port, protocol).allowed, (src, dst, protocol, port)  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(clusters(), st.integers(0, 3), st.integers(1, 254), st.sampled_from(PORTS))
+def test_external_addresses_follow_ip_blocks(state: ClusterState, third: int, last: int,
+                                             port: int) -> None:
+    """An address outside the cluster is a party only ipBlocks (or empty peers) match."""
+    ip = f"10.1.{third}.{last}"
+    view = CompiledView(state)
+    party = state.party(ip)
+    for i, e in enumerate(state.endpoints):
+        v_in = verdict(state, party, e, port)
+        side = view.ingress[i]
+        if party is e or not e.is_pod or e.host_network:
+            continue
+        if not side.isolated:
+            assert v_in.ingress.allowed
+        elif party.__class__.__name__ == "External":
+            expected = any(
+                a.ports.contains("TCP", port) and (
+                    a.peers.everything or any(b.contains(party.ip) for b in a.peers.ip_blocks))  # type: ignore[union-attr]
+                for a in side.allowances)
+            assert v_in.ingress.allowed == expected
