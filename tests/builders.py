@@ -102,7 +102,10 @@ class Reachability:
         return "\n".join(rows)
 
 
-def observed(state: ClusterState, port: int, protocol: str = "TCP") -> tuple[dict[tuple[str, str], bool], dict[tuple[str, str], bool]]:
+Table = dict[tuple[str, str], bool]
+
+
+def observed(state: ClusterState, port: int, protocol: str = "TCP") -> tuple[Table, Table]:
     """The truth table twice: from the fast matrix path and from single verdicts."""
     m = matrix(CompiledView(state), port, protocol)  # type: ignore[arg-type]
     fast = {(m.endpoints[s], m.endpoints[d]): bool(m.allowed[s, d])

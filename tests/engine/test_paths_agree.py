@@ -49,7 +49,8 @@ def peers(draw: st.DrawFn) -> dict[str, Any]:
         third = draw(st.integers(0, 3))
         block: dict[str, Any] = {"cidr": f"10.1.{third}.0/24"}
         if draw(st.booleans()):
-            block = {"cidr": "10.1.0.0/16", "except": [f"10.1.{third}.0/{draw(st.sampled_from([24, 25, 32]))}"]}
+            prefix = draw(st.sampled_from([24, 25, 32]))
+            block = {"cidr": "10.1.0.0/16", "except": [f"10.1.{third}.0/{prefix}"]}
         return {"ipBlock": block}
     peer: dict[str, Any] = {}
     if kind in ("pod", "both"):
@@ -139,7 +140,7 @@ SETTINGS = settings(max_examples=300, deadline=None,
 
 
 @SETTINGS
-@given(clusters(), st.sampled_from(PORTS + [1, 65535, 180]), st.sampled_from(PROTOCOLS))
+@given(clusters(), st.sampled_from([*PORTS, 1, 65535, 180]), st.sampled_from(PROTOCOLS))
 def test_matrix_agrees_with_single_verdicts(state: ClusterState, port: int, protocol: Any) -> None:
     m = matrix(CompiledView(state), port, protocol)
     for s, src in enumerate(m.endpoints):
@@ -158,7 +159,7 @@ def test_connectivity_agrees_with_single_verdicts(state: ClusterState) -> None:
             ports = conn.ports(s, d)
             assert ports == view.allowed_ports(src, dst)
             for protocol in PROTOCOLS:
-                for port in PORTS + [1, 65535, 180]:
+                for port in [*PORTS, 1, 65535, 180]:
                     assert ports.contains(protocol, port) == \
                         verdict(state, src, dst, port, protocol).allowed, (src, dst, protocol, port)  # type: ignore[arg-type]
 

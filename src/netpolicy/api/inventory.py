@@ -127,21 +127,7 @@ def build_inventory(
     if invalid:
         raise InvalidObjectsError(invalid)
 
-    # Which given workloads have given pods or workloads below them (by owner reference)?
-    owned: set[tuple[str, str, str]] = set()  # (kind, namespace, name) of owners with children
-    for doc, ns in known:
-        if doc.obj["kind"] not in WORKLOAD_KINDS and doc.obj["kind"] != "Pod":
-            continue
-        meta = doc.obj["metadata"]
-        for ref in meta.get("ownerReferences") or []:
-            kind, name = str(ref.get("kind")), str(ref.get("name"))
-            owned.add((kind, ns, name))
-            # A Deployment's ReplicaSet is `<deployment>-<pod-template-hash>`: its pods stand
-            # for the Deployment even when the ReplicaSet itself is not given.
-            suffix = "-" + str((meta.get("labels") or {}).get("pod-template-hash", ""))
-            if kind == "ReplicaSet" and len(suffix) > 1 and name.endswith(suffix):
-                owned.add(("Deployment", ns, name[: -len(suffix)]))
-
+    owned = _owners_of_pods(known)
     namespaces: dict[str, Namespace] = {}
     endpoints: dict[str, Endpoint] = {}
     mentioned: set[str] = set()
@@ -186,6 +172,36 @@ def build_inventory(
     inv.services.sort(key=lambda s: (s.namespace, s.name))
     inv.nodes.sort(key=lambda n: n.name)
     return inv
+
+
+def _owners_of_pods(known: list[tuple[Document, str]]) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of every workload that a given pod descends from, through
+    the owner references of the given objects."""
+    refs: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
+    pods: list[tuple[str, str, str]] = []
+    for doc, ns in known:
+        meta, kind = doc.obj["metadata"], doc.obj["kind"]
+        me = (kind, ns, meta["name"])
+        parents = []
+        for ref in meta.get("ownerReferences") or []:
+            parent_kind, parent = str(ref.get("kind")), str(ref.get("name"))
+            parents.append((parent_kind, ns, parent))
+            # A Deployment's ReplicaSet is `<deployment>-<pod-template-hash>`: its pods
+            # stand for the Deployment even when the ReplicaSet itself is not given.
+            suffix = "-" + str((meta.get("labels") or {}).get("pod-template-hash", ""))
+            if parent_kind == "ReplicaSet" and len(suffix) > 1 and parent.endswith(suffix):
+                parents.append(("Deployment", ns, parent[: -len(suffix)]))
+        refs[me] = parents
+        if kind == "Pod":
+            pods.append(me)
+    owned: set[tuple[str, str, str]] = set()
+    todo = [parent for pod in pods for parent in refs[pod]]
+    while todo:
+        owner = todo.pop()
+        if owner not in owned:
+            owned.add(owner)
+            todo.extend(refs.get(owner, ()))
+    return owned
 
 
 def _add_endpoint(endpoints: dict[str, Endpoint], ep: Endpoint) -> None:

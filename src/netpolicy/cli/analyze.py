@@ -12,7 +12,7 @@ import typer
 from netpolicy.api.objects import Protocol
 from netpolicy.cli.common import EXIT_DENIED, EXIT_INVALID, run_guarded
 from netpolicy.cli.inputs import Source, pick
-from netpolicy.engine import CompiledView, connectivity, matrix, verdict
+from netpolicy.engine import CompiledView, connectivity, matrix, service_verdicts, verdict
 from netpolicy.errors import InvalidObjectsError
 from netpolicy.report import connectivity as connectivity_report
 from netpolicy.report import explain as explain_report
@@ -122,8 +122,11 @@ def matrix_cmd(
 def explain(
     from_: Annotated[str, typer.Option(
         "--from", help="The client: namespace/name of a pod or workload, or an IP address.")],
-    to: Annotated[str, typer.Option("--to", help="The server, like --from.")],
     port: Port,
+    to: Annotated[str | None, typer.Option("--to", help="The server, like --from.")] = None,
+    service: Annotated[str | None, typer.Option(
+        "--service", help="Instead of --to: a Service (namespace/name) and its --port; "
+        "one verdict per backend.")] = None,
     protocol: Protocol_ = "TCP",
     files: Files = None,
     namespace: Namespace = None,
@@ -131,17 +134,30 @@ def explain(
         "--output", "-o",
         help="text, or json (\"allowed\" is the verdict).")] = "text",
     exit_code: Annotated[bool, typer.Option(
-        "--exit-code", help="Exit with 1 when the connection is denied.")] = False,
+        "--exit-code", help="Exit with 1 when the connection is denied (through a "
+        "Service: by any backend).")] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
     """Is a new connection allowed, and why: the policies that isolate each side and the
     rule that lets it through, or the fact that none does."""
+    if (to is None) == (service is None):
+        typer.echo("error: give exactly one of --to and --service", err=True)
+        raise typer.Exit(EXIT_INVALID)
     src = _source(files, namespace, False, kubeconfig, context)
     proto: Protocol = protocol.upper()  # type: ignore[assignment]  # case-insensitive choice
 
     def run() -> tuple[str, bool]:
         state = src.state()
+        if service is not None:
+            backends = service_verdicts(state, from_, service, port, proto)
+            source = state.party(from_).key
+            allowed = bool(backends) and all(b.allowed for b in backends)
+            if output == "json":
+                return explain_report.service_json(source, service, proto, port, backends), allowed
+            return (explain_report.service_text(state, source, service, proto, port, backends),
+                    allowed)
+        assert to is not None
         v = verdict(state, from_, to, port, proto)
         text = (explain_report.render_json(v) if output == "json"
                 else explain_report.render_text(state, v))
@@ -188,10 +204,14 @@ def validate(
             typer.echo(f"error: {o}", err=True)
     else:
         ns, eps, pols, svcs = results[0]
-        typer.echo(f"valid: {pols} NetworkPolicies, {eps} endpoints, {ns} namespaces, "
-                   f"{svcs} services")
+        typer.echo(f"valid: {_count(pols, 'NetworkPolicy', 'NetworkPolicies')}, "
+                   f"{_count(eps, 'endpoint')}, {_count(ns, 'namespace')}, {_count(svcs, 'service')}")
     if invalid:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _jsonable(value: Any) -> Any:

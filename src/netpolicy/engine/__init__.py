@@ -6,12 +6,14 @@ from netpolicy.engine.cluster import ClusterState, External, Party
 from netpolicy.engine.compiled import Allowance, CompiledView, DirectionView, PeerSet, RuleId
 from netpolicy.engine.matrix import Connectivity, Matrix, connectivity, matrix
 from netpolicy.engine.ports import ALL, NONE, PortSet
+from netpolicy.engine.services import BackendVerdict, service_verdicts
 from netpolicy.engine.verdict import Reason, RuleRef, SideVerdict, Verdict, verdict
 
 __all__ = [
     "ALL",
     "NONE",
     "Allowance",
+    "BackendVerdict",
     "ClusterState",
     "CompiledView",
     "Connectivity",
@@ -28,5 +30,6 @@ __all__ = [
     "Verdict",
     "connectivity",
     "matrix",
+    "service_verdicts",
     "verdict",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netpolicy.api.objects import NetworkPolicy, Rule
-from netpolicy.engine import ClusterState, RuleRef, SideVerdict, Verdict
+from netpolicy.engine import BackendVerdict, ClusterState, RuleRef, SideVerdict, Verdict
 from netpolicy.report.formats import to_json
 
 _REASONS = {
@@ -30,8 +30,8 @@ def _side_json(side: SideVerdict) -> dict[str, Any]:
     }
 
 
-def render_json(v: Verdict) -> str:
-    return to_json({
+def _verdict_json(v: Verdict) -> dict[str, Any]:
+    return {
         "allowed": v.allowed,
         "from": v.source,
         "to": v.destination,
@@ -39,7 +39,11 @@ def render_json(v: Verdict) -> str:
         "port": v.port,
         "egress": _side_json(v.egress),
         "ingress": _side_json(v.ingress),
-    })
+    }
+
+
+def render_json(v: Verdict) -> str:
+    return to_json(_verdict_json(v))
 
 
 def _policy(state: ClusterState, key: str) -> NetworkPolicy:
@@ -84,3 +88,46 @@ def render_text(state: ClusterState, v: Verdict) -> str:
         lines += ["", "Denied by " + " and ".join(blocked)
                   + ": a connection needs both the client's egress and the server's ingress."]
     return "\n".join(lines) + "\n"
+
+
+def service_text(state: ClusterState, source: str, service: str, protocol: str, port: int,
+                 backends: tuple[BackendVerdict, ...]) -> str:
+    """Through a Service, the verdict is per backend (DESIGN.md point 10)."""
+    admitted = sum(b.allowed for b in backends)
+    head = f"{source} -> service {service} {protocol}/{port}: "
+    if not backends:
+        return head + "no backends (the Service's selector matches no endpoint)\n"
+    if admitted == len(backends):
+        summary = "ALLOWED by every backend"
+    elif admitted == 0:
+        summary = "DENIED by every backend"
+    else:
+        summary = (f"{admitted} of {len(backends)} backends admit it: connections pass or "
+                   "fail by the backend chosen")
+    lines = [head + summary]
+    for b in backends:
+        if b.verdict is None:
+            lines += ["", f"Backend {b.backend}: has no container port named by targetPort"]
+            continue
+        lines += ["", f"Backend {b.backend} ({b.verdict.protocol}/{b.target_port}): "
+                  + ("ALLOWED" if b.allowed else "DENIED")]
+        for side, role in ((b.verdict.egress, "client"), (b.verdict.ingress, "server")):
+            lines += ["  " + line for line in _side_text(state, side, role)]
+    return "\n".join(lines) + "\n"
+
+
+def service_json(source: str, service: str, protocol: str, port: int,
+                 backends: tuple[BackendVerdict, ...]) -> str:
+    """`allowed` is true when every backend admits the connection."""
+    return to_json({
+        "allowed": bool(backends) and all(b.allowed for b in backends),
+        "from": source,
+        "service": service,
+        "protocol": protocol,
+        "port": port,
+        "backends": [
+            {"backend": b.backend, "targetPort": b.target_port, "allowed": b.allowed,
+             "verdict": None if b.verdict is None else _verdict_json(b.verdict)}
+            for b in backends
+        ],
+    })
