@@ -1,0 +1,285 @@
+"""NetworkPolicy for one node, as an nftables program (a pure function of the compiled view).
+
+The node routes its pods' traffic at L3, so every connection into or out of a local pod
+crosses the node's `forward` hook (a pod reaching the node itself crosses `input`;
+the node reaching its pods leaves through `output`, which we leave alone: point 11).
+The program, in table `inet netpol`:
+
+    chain forward  (hook forward, priority filter)
+        ct state established,related accept          # replies need no rule (point 9)
+        ip saddr . ip daddr @hairpin accept           # a pod via its own Service (point 12)
+        jump egress                                   # the client's consent (point 7) ...
+        jump ingress                                  # ... and the server's
+    chain input    (hook input): established accept; jump egress
+    chain egress
+        ip saddr vmap @egress_pods                    # isolated local pod -> its group chain
+        ip saddr <node pod CIDR> ip saddr != @known_pods drop   # not programmed yet
+    chain ingress  (the same with daddr)
+    chain eg_<hash>                                   # one per distinct set of allowances
+        ip daddr @p4_<rule> meta l4proto . th dport @t_<ports> counter return
+        ip daddr . meta l4proto . th dport @n4_<rule> counter return   # named ports
+        counter drop
+    chain in_<hash>  (the same with saddr, and accept)
+
+Sizes grow with pods + rules, never with pod pairs: a peer set per rule (pod addresses
+its selectors match, ipBlock ranges minus their excepts), a port set per distinct port
+set, named ports as address . protocol . port elements, one group chain per distinct
+list of allowances, and one verdict-map entry per isolated local pod. Sets are named
+after what they stand for (the rule), chains after their content, so a change to one
+pod or one policy changes a few elements and chains, and `program.transition` applies
+just that.
+
+Unknown local addresses fail closed: a pod the program does not know yet (its policies
+not computed) is dropped, so a pod becoming selected is never open before its rules
+are in place.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from netpolicy.api.objects import IPBlock, IPNetwork
+from netpolicy.dataplane.nft import Chain, ChainType, Family, Hook, Priority
+from netpolicy.dataplane.program import ChainSpec, MapSpec, Program, SetSpec
+from netpolicy.engine import Allowance, CompiledView, DirectionView, PortSet, RuleId
+
+TABLE = "netpol"
+_PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+_FAMILIES = ((4, "ip", "ipv4_addr"), (6, "ip6", "ipv6_addr"))
+
+
+def _h(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _ranges_to_elements(ranges: Iterable[tuple[int, int]], version: int) -> frozenset[str]:
+    """Disjoint, merged intervals as nft interval-set elements (prefixes where they fit)."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    addr = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    out: set[str] = set()
+    for lo, hi in merged:
+        for net in ipaddress.summarize_address_range(addr(lo), addr(hi)):
+            out.add(str(net.network_address) if net.num_addresses == 1 else str(net))
+    return frozenset(out)
+
+
+def block_ranges(block: IPBlock) -> list[tuple[int, int]]:
+    """An ipBlock as disjoint integer ranges: the CIDR minus its excepts (point 5)."""
+    ranges = [(int(block.cidr.network_address), int(block.cidr.broadcast_address))]
+    for ex in block.excepts:
+        if ex.version != block.cidr.version:
+            continue
+        lo, hi = int(ex.network_address), int(ex.broadcast_address)
+        out = []
+        for a, b in ranges:
+            if hi < a or lo > b:
+                out.append((a, b))
+                continue
+            if a < lo:
+                out.append((a, lo - 1))
+            if hi < b:
+                out.append((hi + 1, b))
+        ranges = out
+    return ranges
+
+
+def port_elements(ports: PortSet) -> frozenset[str]:
+    return frozenset(
+        f"{_PROTO[p]} . {lo}" if lo == hi else f"{_PROTO[p]} . {lo}-{hi}"
+        for p, intervals in ports.ranges for lo, hi in intervals)
+
+
+@dataclass(frozen=True)
+class NodeScope:
+    """What the program is for: the node's pods (endpoint indexes) and its pod CIDRs."""
+
+    local: frozenset[int]
+    pod_cidrs: tuple[IPNetwork, ...] = ()
+
+
+class _Builder:
+    def __init__(self, view: CompiledView) -> None:
+        self.view = view
+        self.sets: dict[str, SetSpec] = {}
+        self.chains: dict[str, ChainSpec] = {}
+        self.notes: dict[str, str] = {}
+        self._peer_sets: dict[tuple[RuleId, int], str | None] = {}
+        # Each endpoint's addresses per family, as integers and as text, computed once.
+        self._ips: dict[int, list[list[tuple[int, str]]]] = {}
+
+    def ips(self, index: int, version: int) -> list[tuple[int, str]]:
+        if index not in self._ips:
+            e = self.view.state.endpoints[index]
+            by_family: list[list[tuple[int, str]]] = [[], [], [], [], [], [], []]
+            if not e.host_network:
+                for ip in e.ips:
+                    by_family[ip.version].append((int(ip), str(ip)))
+            self._ips[index] = by_family
+        return self._ips[index][version]
+
+    def peer_set(self, a: Allowance, version: int) -> str | None:
+        """Name of the set of peer addresses of `a` in one IP family (None: empty). One
+        set per rule: every allowance of a rule (ingress ones differ only by ports) shares it."""
+        key = (a.rule, version)
+        if key in self._peer_sets:
+            return self._peer_sets[key]
+        rid = a.rule
+        blocks = [r for b in a.peers.ip_blocks if b.cidr.version == version
+                  for r in block_ranges(b)]
+        elements = set(_ranges_to_elements(blocks, version)) if blocks else set()
+        starts = sorted(blocks)
+        for i in _members(a):
+            for number, text in self.ips(i, version):
+                # A pod inside one of the blocks is already there: intervals must not overlap.
+                k = bisect.bisect_right(starts, (number, 1 << 129)) - 1
+                if k < 0 or not starts[k][0] <= number <= max(hi for _, hi in starts[: k + 1]):
+                    elements.add(text)
+        name = None
+        if elements:
+            name = f"p{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
+            addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
+            self.sets[name] = SetSpec(addr_type, ("interval",), frozenset(elements),
+                                      self.note(f"{rid} peers"))
+        self._peer_sets[key] = name
+        return name
+
+    def note(self, text: str) -> str:
+        """A comment for nft (at most 128 characters); `notes` maps it back to `text`."""
+        comment = text if len(text) <= 120 else f"{text[:100]}... {_h(text)}"
+        self.notes[comment] = text
+        return comment
+
+    def port_set(self, ports: PortSet) -> str:
+        name = f"t_{_h(str(ports))}"
+        self.sets[name] = SetSpec("inet_proto . inet_service", ("interval",),
+                                  port_elements(ports), self.note(str(ports)))
+        return name
+
+    def named_set(self, rid: RuleId, allowances: Sequence[Allowance], version: int) -> str | None:
+        """Address . protocol . port elements of a rule's named ports, resolved per peer."""
+        elements = set()
+        for a in allowances:
+            [(protocol, [(port, _)])] = a.ports.ranges
+            for i in _members(a):
+                for _, text in self.ips(i, version):
+                    elements.add(f"{text} . {_PROTO[protocol]} . {port}")
+        if not elements:
+            return None
+        name = f"n{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
+        addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
+        self.sets[name] = SetSpec(f"{addr_type} . inet_proto . inet_service", (),
+                                  frozenset(elements), self.note(f"{rid} named ports"))
+        return name
+
+    def group_chain(self, view: DirectionView, egress: bool) -> str:
+        """The chain judging new connections of pods with these allowances."""
+        field, verdict = ("daddr", "return") if egress else ("saddr", "accept")
+        rules: list[str] = []
+        named: dict[RuleId, list[Allowance]] = {}
+        for a in view.allowances:
+            if a.named_port is not None:
+                named.setdefault(a.rule, []).append(a)
+                continue
+            note = f'comment "{self.note(str(a.rule))}"'
+            port = "" if a.ports.is_all else f"meta l4proto . th dport @{self.port_set(a.ports)} "
+            if a.peers.everything:
+                rules.append(f"{port}counter {verdict} {note}")
+                continue
+            for version, proto, _ in _FAMILIES:
+                peers = self.peer_set(a, version)
+                if peers is not None:
+                    rules.append(f"{proto} {field} @{peers} {port}counter {verdict} {note}")
+        for rid, group in named.items():
+            for version, proto, _ in _FAMILIES:
+                name = self.named_set(rid, group, version)
+                if name is not None:
+                    rules.append(f"{proto} {field} . meta l4proto . th dport @{name} "
+                                 f'counter {verdict} comment "{self.note(str(rid))}"')
+        isolated_by = self.note("isolated by " + ", ".join(view.isolated_by))
+        rules.append(f'counter drop comment "{isolated_by}"')
+        prefix = "eg" if egress else "in"
+        name = f"{prefix}_{_h(chr(10).join(rules))}"
+        self.chains[name] = ChainSpec(Chain(name), tuple(rules))
+        return name
+
+
+def _members(a: Allowance) -> list[int]:
+    return [int(i) for i in a.peers.members.nonzero()[0]] if not a.peers.everything else []
+
+
+def render(view: CompiledView, scope: NodeScope) -> Program:
+    """The node's whole program: see the module docstring."""
+    b = _Builder(view)
+    egress_pods: dict[int, dict[str, str]] = {4: {}, 6: {}}
+    ingress_pods: dict[int, dict[str, str]] = {4: {}, 6: {}}
+    known: dict[int, set[str]] = {4: set(), 6: set()}
+    hairpin: dict[int, set[str]] = {4: set(), 6: set()}
+    for i in sorted(scope.local):
+        endpoint = view.state.endpoints[i]
+        if endpoint.host_network:
+            continue
+        group: dict[str, str] = {}
+        if view.egress[i].isolated:
+            group["egress"] = b.group_chain(view.egress[i], egress=True)
+        if view.ingress[i].isolated:
+            group["ingress"] = b.group_chain(view.ingress[i], egress=False)
+        for ip in endpoint.ips:
+            key = str(ip)
+            known[ip.version].add(key)
+            hairpin[ip.version].add(f"{key} . {key}")
+            if "egress" in group:
+                egress_pods[ip.version][key] = f"jump {group['egress']}"
+            if "ingress" in group:
+                ingress_pods[ip.version][key] = f"jump {group['ingress']}"
+
+    sets = dict(b.sets)
+    maps: dict[str, MapSpec] = {}
+    for version, _, addr_type in _FAMILIES:
+        sets[f"known_pods{version}"] = SetSpec(addr_type, (), frozenset(known[version]),
+                                               "local pods the program knows")
+        sets[f"hairpin{version}"] = SetSpec(f"{addr_type} . {addr_type}", (),
+                                            frozenset(hairpin[version]), "pod to itself")
+        maps[f"egress_pods{version}"] = MapSpec(addr_type, "verdict", (),
+                                                egress_pods[version], "isolated for egress")
+        maps[f"ingress_pods{version}"] = MapSpec(addr_type, "verdict", (),
+                                                 ingress_pods[version], "isolated for ingress")
+
+    egress_rules, ingress_rules = [], []
+    for version, proto, _ in _FAMILIES:
+        egress_rules.append(f"{proto} saddr vmap @egress_pods{version}")
+        ingress_rules.append(f"{proto} daddr vmap @ingress_pods{version}")
+    for cidr in scope.pod_cidrs:
+        proto = "ip" if cidr.version == 4 else "ip6"
+        egress_rules.append(f"{proto} saddr {cidr} {proto} saddr != @known_pods{cidr.version} "
+                            'counter drop comment "unknown local pod"')
+        ingress_rules.append(f"{proto} daddr {cidr} {proto} daddr != @known_pods{cidr.version} "
+                             'counter drop comment "unknown local pod"')
+    established = "ct state established,related accept"
+    chains = {
+        "forward": ChainSpec(Chain("forward", ChainType.FILTER, Hook.FORWARD, Priority.FILTER,
+                                   "accept"),
+                             (established, "ip saddr . ip daddr @hairpin4 accept",
+                              "ip6 saddr . ip6 daddr @hairpin6 accept",
+                              "jump egress", "jump ingress")),
+        "input": ChainSpec(Chain("input", ChainType.FILTER, Hook.INPUT, Priority.FILTER, "accept"),
+                           (established, "jump egress")),
+        "egress": ChainSpec(Chain("egress"), tuple(egress_rules)),
+        "ingress": ChainSpec(Chain("ingress"), tuple(ingress_rules)),
+        **b.chains,
+    }
+    return Program(Family.INET, TABLE, sets, maps, chains, "netpolicy: NetworkPolicy enforcement",
+                   b.notes)
+
+
+def local_endpoints(view: CompiledView, node: str) -> frozenset[int]:
+    return frozenset(i for i, e in enumerate(view.state.endpoints)
+                     if e.node == node and e.is_pod)
