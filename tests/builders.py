@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -12,6 +12,7 @@ from netpolicy.api.inventory import build_inventory
 from netpolicy.api.loading import Document, parse_text
 from netpolicy.api.objects import ContainerPort, Endpoint, Namespace, namespace_labels
 from netpolicy.engine import ClusterState, CompiledView, matrix, verdict
+from netpolicy.probe.cases import Reachability
 
 NAMESPACES = ("x", "y", "z")
 PODS = ("a", "b", "c")
@@ -70,38 +71,6 @@ def manifest(**obj: Any) -> str:
     return yaml.safe_dump(obj)
 
 
-class Reachability:
-    """An expected truth table, written like the upstream e2e suite's: start from a
-    default, then `expect` pairs by namespace/pod (None = any)."""
-
-    def __init__(self, keys: Iterable[str], default: bool) -> None:
-        self.keys = list(keys)
-        self.table = {(s, d): default for s in self.keys for d in self.keys}
-
-    def expect(self, value: bool, *, from_ns: str | None = None, from_pod: str | None = None,
-               to_ns: str | None = None, to_pod: str | None = None) -> Reachability:
-        for s, d in self.table:
-            sn, sp = s.split("/")
-            dn, dp = d.split("/")
-            if ((from_ns in (None, sn)) and (from_pod in (None, sp))
-                    and (to_ns in (None, dn)) and (to_pod in (None, dp))):
-                self.table[(s, d)] = value
-        return self
-
-    def allow_loopback(self) -> Reachability:
-        for k in self.keys:
-            self.table[(k, k)] = True
-        return self
-
-    def render(self, table: Mapping[tuple[str, str], bool]) -> str:
-        head = "      " + " ".join(f"{k:>4}" for k in self.keys)
-        rows = [head]
-        for s in self.keys:
-            cells = " ".join(f"{'.' if table[(s, d)] else 'X':>4}" for d in self.keys)
-            rows.append(f"{s:>5} {cells}")
-        return "\n".join(rows)
-
-
 Table = dict[tuple[str, str], bool]
 
 
@@ -116,10 +85,10 @@ def observed(state: ClusterState, port: int, protocol: str = "TCP") -> tuple[Tab
 
 
 def assert_reachability(state: ClusterState, expected: Reachability, port: int,
-                        protocol: str = "TCP") -> None:
+                        protocol: str = "TCP", where: str = "") -> None:
     fast, slow = observed(state, port, protocol)
     want = expected.table
-    assert fast == want, (f"matrix path, {protocol}/{port}\nexpected:\n{expected.render(want)}\n"
-                          f"got:\n{expected.render(fast)}")
-    assert slow == want, (f"verdict path, {protocol}/{port}\nexpected:\n{expected.render(want)}\n"
-                          f"got:\n{expected.render(slow)}")
+    assert fast == want, (f"{where} matrix path, {protocol}/{port}\nexpected:\n"
+                          f"{expected.render(want)}\ngot:\n{expected.render(fast)}")
+    assert slow == want, (f"{where} verdict path, {protocol}/{port}\nexpected:\n"
+                          f"{expected.render(want)}\ngot:\n{expected.render(slow)}")

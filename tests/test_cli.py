@@ -176,7 +176,7 @@ spec:
 
 
 def test_validate() -> None:
-    assert run("validate", "-f", str(EXAMPLES)).startswith("valid: 4 NetworkPolicies")
+    assert run("validate", "-f", str(EXAMPLES)).startswith("valid: 5 NetworkPolicies")
     bad = ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
            "metadata: {name: Bad_Name}\nspec: {podSelector: {}}")
     result = runner.invoke(app, ["validate", "-f", "-", "-o", "json"], input=bad)

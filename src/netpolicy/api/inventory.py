@@ -28,10 +28,10 @@ from netpolicy.api.objects import (
     Node,
     Service,
     container_ports,
+    endpoint_from_pod,
     namespace_labels,
     network_policy_from_dict,
     node_from_dict,
-    pod_ips,
     service_from_dict,
 )
 from netpolicy.api.validation import ObjectErrors, validate
@@ -149,10 +149,7 @@ def build_inventory(
             if status.get("phase") in ("Succeeded", "Failed"):
                 inv.finished_pods += 1
                 continue
-            spec = obj.get("spec") or {}
-            _add_endpoint(endpoints, Endpoint(
-                ns, name, "Pod", dict(meta.get("labels") or {}), pod_ips(status),
-                container_ports(spec), spec.get("nodeName"), bool(spec.get("hostNetwork"))))
+            _add_endpoint(endpoints, endpoint_from_pod(obj, ns))
         elif kind in WORKLOAD_KINDS:
             if (kind, ns, name) in owned:
                 continue  # its pods, or the workload it drives, stand for it

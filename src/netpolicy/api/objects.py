@@ -274,6 +274,14 @@ def pod_ips(status: Mapping[str, Any]) -> tuple[IPAddress, ...]:
     return tuple(ips)
 
 
+def endpoint_from_pod(obj: Mapping[str, Any], namespace: str) -> Endpoint:
+    """A Pod as an endpoint: its labels, addresses, container ports and node."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    return Endpoint(namespace, meta["name"], "Pod", dict(meta.get("labels") or {}),
+                    pod_ips(obj.get("status") or {}), container_ports(spec),
+                    spec.get("nodeName"), bool(spec.get("hostNetwork")))
+
+
 def service_from_dict(obj: Mapping[str, Any], namespace: str) -> Service:
     spec = obj.get("spec") or {}
     ports = tuple(

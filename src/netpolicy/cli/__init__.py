@@ -14,7 +14,9 @@ import sys
 import typer
 
 from netpolicy import __version__
-from netpolicy.cli import analyze
+from netpolicy.cli import analyze, conformance, demo, probe
+from netpolicy.cli.agent import agent_app
+from netpolicy.cli.lab import lab_app
 
 app = typer.Typer(
     name="netpol",
@@ -25,6 +27,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 analyze.register(app)
+probe.register(app)
+conformance.register(app)
+demo.register(app)
+app.add_typer(lab_app, name="lab")
+app.add_typer(agent_app, name="agent")
 
 
 @app.command()

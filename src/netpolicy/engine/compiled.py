@@ -72,11 +72,14 @@ class PeerSet:
 
 @dataclass(frozen=True, eq=False)
 class Allowance:
-    """One (peer set x port set) pair that a rule allows an endpoint in a direction."""
+    """One (peer set x port set) pair that a rule allows an endpoint in a direction.
+    `named_port` is set on egress allowances that come from a named port: their peers
+    are the rule's peers that resolve the name to the allowance's one port."""
 
     rule: RuleId
     peers: PeerSet
     ports: PortSet
+    named_port: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +299,8 @@ class CompiledView:
                     members = holders & peers.members
                     if members.any():
                         sub = PeerSet(False, members)  # outside addresses have no named ports
-                        out.append(Allowance(rid, sub, PortSet.single(p.protocol, number)))
+                        out.append(Allowance(rid, sub, PortSet.single(p.protocol, number),
+                                             str(p.port)))
         return out
 
     def _build(self) -> None:

@@ -1,0 +1,1 @@
+"""The prober: real connections between pods, compared with the engine's verdicts."""
