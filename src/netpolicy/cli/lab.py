@@ -72,6 +72,7 @@ def up(
     from netpolicy.lab.topology import leftovers, teardown
 
     paths = _paths(name, state_dir)
+    _refuse_other_lab(name, paths)
     saved = paths.load_settings()
     if paths.daemon_pid() is not None:
         if nodes is not None and saved is not None and saved.nodes != nodes:
@@ -122,6 +123,18 @@ def up(
                f"{_export_line(paths)}")
 
 
+def _refuse_other_lab(name: str, paths: Any) -> None:
+    """A lab of this name running from another state directory owns the names we would
+    create or remove: never touch it."""
+    from netpolicy.lab.state import running_lab
+
+    other = running_lab(name)
+    if other is not None and os.path.realpath(other[1]) != os.path.realpath(paths.root):
+        typer.echo(f"error: a lab named {name!r} is running (pid {other[0]}) with its state in "
+                   f"{other[1]}; use another --name, or that state directory", err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+
 def _tail(path: Any, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -141,6 +154,7 @@ def down(
     from netpolicy.lab.topology import leftovers, teardown
 
     paths = _paths(name, state_dir)
+    _refuse_other_lab(name, paths)
     was_running = paths.stop_daemon()
     config = (paths.load_settings() or LabSettings(name=name)).config()
     left = leftovers(config)

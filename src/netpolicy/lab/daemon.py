@@ -34,7 +34,7 @@ from netpolicy.lab.dns import ClusterZone, DnsServer
 from netpolicy.lab.kubelet import Kubelet, Stop, merged_pod_id
 from netpolicy.lab.runtime import ApiPodRuntime, ContainerExit, ProcessRuntime
 from netpolicy.lab.servicesync import ServiceSync
-from netpolicy.lab.state import LabPaths, LabSettings
+from netpolicy.lab.state import LabPaths, LabSettings, register_running, unregister_running
 from netpolicy.lab.store import JSON, NotFound, Store
 from netpolicy.lab.topology import PodNet, Topology, create_fabric
 
@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     paths.pid.write_text(f"{os.getpid()}\n")
+    register_running(settings.name, paths.root)
     lab = Lab(paths, settings)
 
     async def amain() -> None:
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("lab %s failed", settings.name)
         return 1
     finally:
+        unregister_running(settings.name)
         with contextlib.suppress(OSError):
             if Path(paths.pid).read_text().strip() == str(os.getpid()):
                 paths.pid.unlink()

@@ -23,6 +23,47 @@ from typing import Any
 from netpolicy.lab.topology import LabConfig
 
 DEFAULT_ROOT = Path("/var/lib/netpolicy/labs")
+RUN_DIR = Path("/run/netpolicy")
+"""Host-wide: which lab of each name runs, and where its state is. Lab names are host-wide
+(the network namespaces are named after them), whatever state directory a lab uses."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid is not a lab
+        return b"netpolicy.lab" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def running_lab(name: str) -> tuple[int, str] | None:
+    """(pid, state dir) of the running lab called `name`, from any state directory."""
+    try:
+        data = json.loads((RUN_DIR / f"lab-{name}.json").read_text())
+        pid, root = int(data["pid"]), str(data["stateDir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (pid, root) if _alive(pid) else None
+
+
+def register_running(name: str, root: Path) -> None:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    (RUN_DIR / f"lab-{name}.json").write_text(
+        json.dumps({"pid": os.getpid(), "stateDir": str(root)}) + "\n")
+
+
+def unregister_running(name: str) -> None:
+    path = RUN_DIR / f"lab-{name}.json"
+    try:
+        if int(json.loads(path.read_text())["pid"]) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -82,17 +123,7 @@ class LabPaths:
             pid = int(self.pid.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        try:  # a recycled pid is not our daemon
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if b"netpolicy.lab" in cmdline or b"netpol" in cmdline else None
+        return pid if _alive(pid) else None
 
     def stop_daemon(self, timeout: float = 20.0) -> bool:
         """SIGTERM the lab process and wait for it; SIGKILL if it does not go. True if one ran."""

@@ -145,7 +145,11 @@ async def relay(request: web.Request, open_attachment: Callable[[], Awaitable[At
         await asyncio.gather(pump(attachment.stdout, STDOUT, stdout),
                              pump(attachment.stderr, STDERR, stderr))
         code = await attachment.exit_code
-        await send(ERROR, json.dumps(exit_status(code, command)).encode())
+        # Attach (no command) ends with Success whatever the container's exit code, as the
+        # kubelet's attach does: kubectl run --rm -i then reports the pod's final state
+        # ("pod default/x terminated (Error)") instead of failing over to logs.
+        status = exit_status(code, command) if command is not None else exit_status(0)
+        await send(ERROR, json.dumps(status).encode())
     finally:
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
