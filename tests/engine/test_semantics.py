@@ -3,6 +3,8 @@ checked on the single-verdict path and, where it is a pod pair, the matrix path 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from netpolicy.engine import CompiledView, matrix, service_verdicts, verdict
@@ -312,3 +314,15 @@ spec: {podSelector: {}, ingress: []}
 """, "z")
     assert [p.key for p in state.selecting(state.endpoints[state.index["x/a"]])] == []
     assert [p.key for p in state.selecting(state.endpoints[state.index["z/a"]])] == ["z/deny"]
+
+
+def cluster_text_state(pods: int, policy_text: str = "") -> Any:
+    """`pods` pods a, b, c, ... on node n1 (10.0.0.1, ...), labelled app=<name>, and the
+    given policies in namespace default (a builder the agent tests share)."""
+    parts = [pod(chr(ord("a") + i), ip=f"10.0.0.{i + 1}", labels=f"{{app: {chr(ord('a') + i)}}}")
+             for i in range(pods)]
+    for doc in policy_text.split("---"):
+        if doc.strip():
+            parts.append("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                         + doc.replace("metadata: {name:", "metadata: {namespace: default, name:"))
+    return cluster(docs(*parts))
