@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from typing import Any
 
 from netpolicy.agent.enforcer import Enforcer
 from netpolicy.agent.snapshot import Snapshot
 from netpolicy.dataplane.nft import FakeNft, Family, Transaction
 from netpolicy.engine import ClusterState
-from tests.builders import policies
 from tests.engine.test_semantics import cluster_text_state
 
 
