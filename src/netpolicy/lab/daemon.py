@@ -113,6 +113,7 @@ class Lab:
             plane = await start_control_plane(store, settings.service_cidr)
             names = settings.node_names()
             nets = [await asyncio.to_thread(topology.add_node, name) for name in names]
+            await self._forget_pod_runtime_state(store)
             nodes, _ = await store.list("nodes")
             for node in nodes:  # a previous run with more nodes
                 if node["metadata"]["name"] not in names:
@@ -154,6 +155,7 @@ class Lab:
                 await ensure(store, "services" if obj["kind"] == "Service" else "deployments", obj)
             if settings.enforce:
                 await self._agents_ready(names)
+            await self._dns_ready(store)
             paths.ready.write_text(f"https://127.0.0.1:{local.port}\n")
             log.info("lab %s is up: %d nodes, API on port %d", settings.name, len(names), local.port)
             await self.stopping.wait()
@@ -235,6 +237,37 @@ class Lab:
             await asyncio.sleep(0.05)
         if pending:
             log.warning("agents not ready after %.0fs: %s", timeout, ", ".join(sorted(pending)))
+
+    @staticmethod
+    async def _forget_pod_runtime_state(store: Store) -> None:
+        """Pods of a previous run are recreated from scratch: until their kubelet has done
+        so they have no address and are not ready (a stale address would be programmed and
+        probed, a stale Ready would lie)."""
+        pods, _ = await store.list("pods")
+        for pod in pods:
+            status = pod.get("status") or {}
+            if not status.get("podIP") and status.get("phase") in (None, "Pending"):
+                continue
+
+            def reset(obj: JSON) -> None:
+                old = obj.get("status") or {}
+                obj["status"] = {"phase": "Pending", "conditions": [
+                    c for c in old.get("conditions") or [] if c.get("type") == "PodScheduled"]}
+            with contextlib.suppress(NotFound):
+                await store.modify("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                   reset, subresource="status")
+
+    @staticmethod
+    async def _dns_ready(store: Store, timeout: float = 15) -> None:
+        """Ready means names resolve: wait for the DNS pod."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            pods, _ = await store.list("pods", "kube-system", label_selector="k8s-app=kube-dns")
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for p in pods for c in (p.get("status") or {}).get("conditions") or []):
+                return
+            await asyncio.sleep(0.02)
+        log.warning("the DNS pod is not ready after %.0fs", timeout)
 
     @staticmethod
     async def _kubernetes_endpoints(store: Store, ip: str, port: int) -> None:
