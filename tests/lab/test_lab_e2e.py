@@ -261,6 +261,28 @@ def test_deleting_a_deployment_removes_its_pods(lab: Lab) -> None:
     lab.kubectl("delete", "svc", "echo")
 
 
+def test_analysis_commands_read_the_live_cluster(lab: Lab) -> None:
+    """connectivity/matrix/explain with --kubeconfig (or KUBECONFIG) instead of -f."""
+    [pod] = ready_pods(lab, "app=testweb", 1)
+    key = f"default/{pod['metadata']['name']}"
+    data = json.loads(subprocess.run(
+        ["netpol", "matrix", "--port", "80", "-o", "json", "--kubeconfig",
+         str(lab.state / "kubeconfig")], capture_output=True, text=True, check=True).stdout)
+    assert key in data["pods"] and key in data["allowed"][key]
+    explain = subprocess.run(["netpol", "explain", "--from", "kube-system/" + _dns_pod(lab),
+                              "--to", key, "--port", "80", "-o", "json"], env=lab.env,
+                             capture_output=True, text=True, check=True)
+    assert json.loads(explain.stdout)["allowed"] is True
+    conn = subprocess.run(["netpol", "connectivity", "--to", key, "-o", "csv"], env=lab.env,
+                          capture_output=True, text=True, check=True).stdout
+    assert conn.startswith("FROM,TO,ALLOWED") and f",{key},All" in conn
+
+
+def _dns_pod(lab: Lab) -> str:
+    items = lab.json("get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns")["items"]
+    return str(items[0]["metadata"]["name"])
+
+
 def test_lab_down_leaves_nothing_behind(lab: Lab) -> None:
     """Runs last in the module: down, check the host, and up again for the fixture's down."""
     prefix = f"npl-{lab.name}-"
