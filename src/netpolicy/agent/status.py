@@ -58,9 +58,9 @@ class AgentStatus:
         for comment, packets in counts.items():
             text = notes.get(comment, comment)
             if text.startswith("isolated by "):
-                dropped[text.removeprefix("isolated by ")] += packets
+                dropped[text] += packets
             elif text == "unknown local pod":
-                dropped["(pod not yet programmed)"] += packets
+                dropped["an address of this node's pod range not programmed yet"] += packets
             elif " ingress[" in text or " egress[" in text:
                 allowed[text.split(" ", 1)[0]] += packets
         self.allowed, self.dropped = dict(sorted(allowed.items())), dict(sorted(dropped.items()))

@@ -19,6 +19,7 @@ from netpolicy.cli.agent import agent_app
 from netpolicy.cli.lab import lab_app
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="netpol",
     help="Kubernetes NetworkPolicy: what your policies allow, and why.",
     no_args_is_help=True,

@@ -13,7 +13,7 @@ import typer
 
 from netpolicy.cli.common import EXIT_INVALID
 
-agent_app = typer.Typer(name="agent", no_args_is_help=True,
+agent_app = typer.Typer(name="agent", rich_markup_mode="markdown", no_args_is_help=True,
                         help="The node agent: NetworkPolicy enforced with nftables and conntrack.")
 
 
@@ -62,8 +62,11 @@ def status(
     lab: Annotated[str, typer.Option("--lab", help="Read the agents of this lab.")] = "lab",
     output: Annotated[Literal["text", "json"], typer.Option("--output", "-o")] = "text",
 ) -> None:
-    """What each agent enforces: pods, program size, freshness, errors, and per policy the
-    new-connection packets allowed and dropped by isolation."""
+    """What each node agent enforces, how fresh it is, and its counters.
+
+    Per agent: pods, program size, last sync, errors; per policy, the packets of new
+    connections it let through; per set of isolating policies, those dropped. Exit code 1
+    when an agent reports errors (something it could not enforce as written)."""
     from netpolicy.agent.status import read_status
     from netpolicy.lab.state import LabPaths
 
@@ -89,7 +92,7 @@ def status(
             typer.echo(f"  error: {e}")
         for policy, n in s["allowed"].items():
             typer.echo(f"  allowed  {n:>8}  {policy}")
-        for isolating, n in s["dropped"].items():
-            typer.echo(f"  dropped  {n:>8}  isolated by {isolating}")
+        for why, n in s["dropped"].items():
+            typer.echo(f"  dropped  {n:>8}  {why}")
     if any(s["errors"] for s in statuses):
         raise typer.Exit(1)

@@ -139,8 +139,10 @@ def explain(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """Is a new connection allowed, and why: the policies that isolate each side and the
-    rule that lets it through, or the fact that none does."""
+    """Is a new connection allowed, and why.
+
+    Shows the policies that isolate each side and the rule that lets the connection
+    through, or the fact that none does."""
     if (to is None) == (service is None):
         typer.echo("error: give exactly one of --to and --service", err=True)
         raise typer.Exit(EXIT_INVALID)
@@ -176,8 +178,10 @@ def validate(
     output: Annotated[Literal["text", "json"], typer.Option(
         "--output", "-o", help="text or json.")] = "text",
 ) -> None:
-    """Check manifests with the API server's rules; print every error of every object.
-    Exit code 2 when any object is invalid."""
+    """Check manifests with the API server's rules.
+
+    Prints every error of every object, as the API server words them. Exit code 2 when
+    any object is invalid."""
     src = Source(tuple(files), namespace, True, None, None)
 
     def run() -> tuple[list[Any], int]:

@@ -24,9 +24,11 @@ def conformance_cmd(
     output: Annotated[Literal["text", "json"], typer.Option("--output", "-o")] = "text",
     list_cases: Annotated[bool, typer.Option("--list", help="List the cases and exit.")] = False,
 ) -> None:
-    """Build the e2e model (namespaces x, y, z; pods a, b, c serving 80 and 81 over TCP and
-    UDP), then apply each case and probe: report per case whether the traffic, the engine
-    and the case's expectation agree. Exit code 1 if any case fails."""
+    """Run the NetworkPolicy conformance cases in the lab, with real traffic.
+
+    Builds the upstream e2e model (namespaces x, y, z; pods a, b, c serving 80 and 81
+    over TCP and UDP), then applies each case and probes: reports per case whether the
+    traffic, the engine and the case's expectation agree. Exit code 1 if any case fails."""
     from netpolicy.lab.kubelet import pod_id
     from netpolicy.lab.state import LabPaths
     from netpolicy.probe.cases import CASES

@@ -25,10 +25,11 @@ def demo_cmd(
         "--part", help="exercise, microservices, or all.")] = "all",
     pause: Annotated[bool, typer.Option("--pause", help="Wait for Enter after each step.")] = False,
 ) -> None:
-    """Run the classic exercise in the lab with the real kubectl: a web server, a deny-all
-    policy, an allow-from-testcurl policy, a Service whose backends disagree, port-forward,
-    then an app isolated per namespace with a public web UI. Exit code 1 if any step does not
-    behave as the exercise says."""
+    """Run the classic NetworkPolicy exercise in the lab, step by step, with the real kubectl.
+
+    A web server, a deny-all policy, an allow-from-testcurl policy, a Service whose
+    backends disagree, port-forward and kubectl proxy; then an app isolated per namespace
+    with a public web UI. Exit code 1 if any step does not behave as the exercise says."""
     from netpolicy.lab.demo import demo_env, exercise, microservices, run
     from netpolicy.lab.state import LabPaths
 

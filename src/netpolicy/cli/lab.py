@@ -14,6 +14,7 @@ import typer
 from netpolicy.cli.common import EXIT_INVALID
 
 lab_app = typer.Typer(
+    rich_markup_mode="markdown",
     name="lab", no_args_is_help=True,
     help="A single-machine Kubernetes driven by the real kubectl: pods are network "
          "namespaces running real processes. Needs root.",

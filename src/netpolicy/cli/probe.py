@@ -42,8 +42,10 @@ def probe_cmd(
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig")] = None,
     context: Annotated[str | None, typer.Option("--context")] = None,
 ) -> None:
-    """Open real connections between every pair of pods (TCP and UDP) and print the observed
-    truth table next to the engine's. Exit code 1 on any disagreement."""
+    """Open real connections between every pair of pods and compare with the engine.
+
+    TCP and UDP, on the given ports or the pods' container ports; prints the observed
+    truth table next to the engine's, marking every disagreement. Exit code 1 on any."""
     from netpolicy.api.inventory import build_inventory
     from netpolicy.api.live import read_cluster
     from netpolicy.engine import ClusterState
