@@ -180,13 +180,14 @@ def run(steps: list[Step], env: dict[str, str], out: Callable[[str], None],
         out(f"\n# {n}. {step.say}")
         out(f"$ {step.command}")
         started = time.monotonic()
-        done = subprocess.run(["bash", "-c", step.command], env=env, capture_output=True,
+        done = subprocess.run(["bash", "-c", step.command], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE if step.capture else subprocess.STDOUT,
                               text=True, timeout=180)
         seconds = time.monotonic() - started
-        text = (done.stdout + done.stderr).rstrip()
+        text = (done.stdout + (done.stderr or "")).rstrip()
         if text:
             out(text)
-        problem = step.check(Outcome(done.returncode, done.stdout + done.stderr, seconds))
+        problem = step.check(Outcome(done.returncode, text, seconds))
         if step.capture:
             env[step.capture] = done.stdout.strip()
         if problem:
