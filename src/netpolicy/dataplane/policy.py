@@ -113,6 +113,8 @@ class _Builder:
         self.chains: dict[str, ChainSpec] = {}
         self.notes: dict[str, str] = {}
         self._peer_sets: dict[tuple[RuleId, int], str | None] = {}
+        self._groups: dict[tuple[int, bool], str] = {}
+        self._port_sets: dict[PortSet, str] = {}
         # Each endpoint's addresses per family, as integers and as text, computed once.
         self._ips: dict[int, list[list[tuple[int, str]]]] = {}
 
@@ -159,9 +161,11 @@ class _Builder:
         return comment
 
     def port_set(self, ports: PortSet) -> str:
-        name = f"t_{_h(str(ports))}"
-        self.sets[name] = SetSpec("inet_proto . inet_service", ("interval",),
-                                  port_elements(ports), self.note(str(ports)))
+        name = self._port_sets.get(ports)
+        if name is None:
+            name = self._port_sets[ports] = f"t_{_h(str(ports))}"
+            self.sets[name] = SetSpec("inet_proto . inet_service", ("interval",),
+                                      port_elements(ports), self.note(str(ports)))
         return name
 
     def named_set(self, rid: RuleId, allowances: Sequence[Allowance], version: int) -> str | None:
@@ -181,7 +185,14 @@ class _Builder:
         return name
 
     def group_chain(self, view: DirectionView, egress: bool) -> str:
-        """The chain judging new connections of pods with these allowances."""
+        """The chain judging new connections of pods with these allowances (one per
+        distinct view: the compiled view shares view objects between endpoints)."""
+        name = self._groups.get((id(view), egress))
+        if name is None:
+            name = self._groups[(id(view), egress)] = self._group_chain(view, egress)
+        return name
+
+    def _group_chain(self, view: DirectionView, egress: bool) -> str:
         field, verdict = ("daddr", "return") if egress else ("saddr", "accept")
         rules: list[str] = []
         named: dict[RuleId, list[Allowance]] = {}

@@ -20,6 +20,7 @@ resolved ports), so the view's size grows with endpoints + rules, not their prod
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
@@ -252,6 +253,7 @@ class CompiledView:
         return ps
 
     @staticmethod
+    @functools.lru_cache(maxsize=65536)
     def numeric_ports(rule: Rule) -> PortSet:
         """What a rule's numeric (and port-less) entries allow; ALL when it has no ports."""
         if not rule.ports:
@@ -303,27 +305,46 @@ class CompiledView:
                                              str(p.port)))
         return out
 
+    def _named_signature(self, policies: list[NetworkPolicy], index: int) -> tuple[int | None, ...]:
+        """What an endpoint's ingress allowances depend on besides its policies: the numbers
+        its container ports give the names those policies' ingress rules use."""
+        endpoint = self.state.endpoints[index]
+        return tuple(endpoint.named_port(str(p.port), p.protocol) for policy in policies
+                     for rule in policy.rules("ingress") for p in _named(rule.ports))
+
     def _build(self) -> None:
         selected: list[list[NetworkPolicy]] = [[] for _ in range(self.size)]
         for policy in self.state.policies:
             for i in np.flatnonzero(self.selected_by(policy)).tolist():
                 selected[i].append(policy)
+        # Endpoints selected by the same policies (and, for ingress, resolving named ports
+        # alike) share one DirectionView object: consumers may group by identity.
         egress_of: dict[str, list[Allowance]] = {}
+        views: dict[tuple[object, ...], DirectionView] = {}
         for i, policies in enumerate(selected):
             if not policies:
                 continue
             ing = [p for p in policies if p.affects_ingress]
             if ing:
-                allowances = [a for p in ing for a in self._ingress_allowances(p, i)]
-                self.ingress[i] = DirectionView(True, tuple(p.key for p in ing), tuple(allowances))
+                keys = tuple(p.key for p in ing)
+                view = views.get(("ingress", keys, self._named_signature(ing, i)))
+                if view is None:
+                    allowances = [a for p in ing for a in self._ingress_allowances(p, i)]
+                    view = DirectionView(True, keys, tuple(allowances))
+                    views[("ingress", keys, self._named_signature(ing, i))] = view
+                self.ingress[i] = view
             egr = [p for p in policies if p.affects_egress]
             if egr:
-                allowances = []
-                for p in egr:
-                    if p.key not in egress_of:
-                        egress_of[p.key] = self._egress_allowances(p)
-                    allowances.extend(egress_of[p.key])
-                self.egress[i] = DirectionView(True, tuple(p.key for p in egr), tuple(allowances))
+                keys = tuple(p.key for p in egr)
+                view = views.get(("egress", keys))
+                if view is None:
+                    allowances = []
+                    for p in egr:
+                        if p.key not in egress_of:
+                            egress_of[p.key] = self._egress_allowances(p)
+                        allowances.extend(egress_of[p.key])
+                    view = views[("egress", keys)] = DirectionView(True, keys, tuple(allowances))
+                self.egress[i] = view
 
     # --- queries -------------------------------------------------------------------------
 
