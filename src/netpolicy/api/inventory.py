@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netpolicy.api.loading import Document
+from netpolicy.api.loading import Document, gc_paused
 from netpolicy.api.objects import (
     DEFAULT_NAMESPACE,
     Endpoint,
@@ -87,7 +87,7 @@ def _pod_template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return spec.get("template") or {}
 
 
-def build_inventory(
+def _build_inventory(
     docs: Iterable[Document], default_namespace: str = DEFAULT_NAMESPACE, *,
     strict: bool = False, strict_ip: bool = True,
 ) -> Inventory:
@@ -169,6 +169,15 @@ def build_inventory(
     inv.services.sort(key=lambda s: (s.namespace, s.name))
     inv.nodes.sort(key=lambda n: n.name)
     return inv
+
+
+def build_inventory(
+    docs: Iterable[Document], default_namespace: str = DEFAULT_NAMESPACE, *,
+    strict: bool = False, strict_ip: bool = True,
+) -> Inventory:
+    """Validate every document, then build the typed objects (see `_build_inventory`)."""
+    with gc_paused():
+        return _build_inventory(docs, default_namespace, strict=strict, strict_ip=strict_ip)
 
 
 def _owners_of_pods(known: list[tuple[Document, str]]) -> set[tuple[str, str, str]]:

@@ -60,15 +60,20 @@ class _Side:
     """One direction's signatures for a given atom, and their masks."""
 
     def __init__(self, views: Sequence[DirectionView], size: int) -> None:
-        self.views = views
         self.size = size
+        # The compiled view shares one view object between endpoints alike: decide once
+        # per distinct view, then spread the answer to its endpoints.
+        groups: dict[int, tuple[DirectionView, list[int]]] = {}
+        for i, view in enumerate(views):
+            groups.setdefault(id(view), (view, []))[1].append(i)
+        self.groups = [(view, np.array(idx, dtype=np.intp)) for view, idx in groups.values()]
 
     def tables(self, protocol: Protocol, port: int) -> tuple[npt.NDArray[np.intp], Mask]:
         """(signature index per endpoint, mask per signature)."""
         sig_ids: dict[tuple[int, ...] | None, int] = {}
         sig_of = np.empty(self.size, dtype=np.intp)
         members: list[list[Allowance] | None] = []
-        for i, view in enumerate(self.views):
+        for view, indexes in self.groups:
             if not view.isolated:
                 sig: tuple[int, ...] | None = None
                 chosen: list[Allowance] | None = None
@@ -79,7 +84,7 @@ class _Side:
             if j is None:
                 j = sig_ids[sig] = len(members)
                 members.append(chosen)
-            sig_of[i] = j
+            sig_of[indexes] = j
         masks = np.zeros((len(members), self.size), dtype=bool)
         for j, chosen in enumerate(members):
             if chosen is None:
@@ -163,8 +168,12 @@ def connectivity(view: CompiledView) -> Connectivity:
         bit = np.uint8(1 << (7 - j % 8))
         for rows in _chunks(n, n):
             packed[rows, :, j // 8] |= tables.block(rows).astype(np.uint8) * bit
-    flat = packed.reshape(n * n, -1)
-    uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
+    flat = np.ascontiguousarray(packed.reshape(n * n, -1))
+    # Unique rows as opaque byte strings: one 1-D sort (memcmp), not a row-wise one.
+    width = flat.shape[1]
+    keys_1d = flat.view(np.dtype((np.void, width))).ravel()
+    uniq_keys, inverse = np.unique(keys_1d, return_inverse=True)
+    uniq = uniq_keys.view(np.uint8).reshape(-1, width)
     port_sets = []
     for row in uniq:
         on = np.unpackbits(row)[: len(parts)]

@@ -3,11 +3,12 @@ connection may use ("All", "TCP 80,8080-8090", "none")."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from netpolicy.engine import Connectivity, PortSet
-from netpolicy.report.formats import table, to_json
+from netpolicy.report.formats import table
 
 ConnectivityFormat = Literal["text", "json", "csv", "md", "dot"]
 HEADER = ("FROM", "TO", "ALLOWED")
@@ -28,18 +29,22 @@ def render(conn: Connectivity, fmt: ConnectivityFormat, sources: Sequence[int],
     keys = conn.endpoints
     pairs = _rows(conn, sources, destinations)
     if fmt == "json":
-        data: dict[str, Any] = {
-            "endpoints": sorted({keys[i] for i in [*sources, *destinations]}),
-            "connections": [
-                {"from": keys[s], "to": keys[d], "allowed": str(p := conn.ports(s, d)),
-                 "ports": _ports_json(p)}
-                for s, d in pairs
-            ],
-        }
-        return to_json(data)
+        return _json(conn, pairs, sorted({keys[i] for i in [*sources, *destinations]}))
     if fmt == "dot":
         return _dot(conn, pairs)
     return table(fmt, HEADER, [(keys[s], keys[d], str(conn.ports(s, d))) for s, d in pairs])
+
+
+def _json(conn: Connectivity, pairs: list[tuple[int, int]], endpoints: list[str]) -> str:
+    """One connection per line; each distinct port set is encoded once (a cluster has a
+    few dozen of them, and hundreds of thousands of pairs)."""
+    dump = json.dumps
+    sets = [f'"allowed": {dump(str(p))}, "ports": {dump(_ports_json(p))}' for p in conn.port_sets]
+    names = [dump(k) for k in conn.endpoints]
+    lines = [f'    {{"from": {names[s]}, "to": {names[d]}, {sets[int(conn.cell[s, d])]}}}'
+             for s, d in pairs]
+    return ('{\n  "endpoints": ' + dump(endpoints) + ',\n  "connections": [\n'
+            + ",\n".join(lines) + ("\n" if lines else "") + "  ]\n}\n")
 
 
 def _quote(text: str) -> str:
