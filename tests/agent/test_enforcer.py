@@ -9,7 +9,8 @@ from netpolicy.agent.enforcer import Enforcer
 from netpolicy.agent.snapshot import Snapshot
 from netpolicy.dataplane.nft import FakeNft, Family, Transaction
 from netpolicy.engine import ClusterState
-from tests.engine.test_semantics import cluster_text_state
+from tests.builders import cluster
+from tests.engine.test_semantics import cluster_text_state, docs, pod
 
 
 class CountingNft(FakeNft):
@@ -24,9 +25,11 @@ class CountingNft(FakeNft):
         super().run(tx)
         self.applied.append(tx)
 
-    def rule_counters(self, family: Family, table: str) -> list[tuple[str, str, int]]:
+    def rule_counters(self, family: Family, table: str,
+                      chains: list[str] | None = None) -> list[tuple[str, str, int]]:
         return [(chain, comment, n) for (chain, comment), n in self.counts.items()
-                if any(r.endswith(f'"{comment}"') for r in self.rules(family, table, chain))]
+                if (chains is None or chain in chains)
+                and any(r.endswith(f'"{comment}"') for r in self.rules(family, table, chain))]
 
 
 def snapshot(state: ClusterState) -> Snapshot:
@@ -64,12 +67,39 @@ def test_from_scratch_then_only_what_changed() -> None:
     assert len(nft.applied) == before
 
 
-def test_a_changed_peer_changes_set_elements_only() -> None:
+def labelled(apps: list[str], policy_text: str) -> ClusterState:
+    """Pods p0, p1, ... labelled app=<apps[i]> (a builder for membership changes)."""
+    parts = [pod(f"p{i}", ip=f"10.0.0.{i + 1}", labels=f"{{app: {app}}}")
+             for i, app in enumerate(apps)]
+    parts.append("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                 + policy_text.replace("metadata: {name:", "metadata: {namespace: default, name:"))
+    return cluster(docs(*parts))
+
+
+def test_a_pod_joining_a_peer_selector_changes_set_elements_only() -> None:
     nft = CountingNft()
     enforcer = Enforcer("n1", nft)
-    enforcer.sync(snapshot(state(3, DENY_B)))
-    enforcer.sync(snapshot(state(3, DENY_B.replace("app: a}}}]", "app: c}}}]"))))
-    assert set(verbs(nft.applied[-1])) == {"add Element", "delete Element"}
+    enforcer.sync(snapshot(labelled(["a", "b", "c"], DENY_B)))
+    enforcer.sync(snapshot(labelled(["a", "b", "a"], DENY_B)))  # p2 is now app=a: a peer
+    assert set(verbs(nft.applied[-1])) == {"add Element"}
+    assert enforcer.program is not None
+    [peers] = [s for n, s in enforcer.program.sets.items() if n.startswith("p4")]
+    assert peers.elements == {"10.0.0.1", "10.0.0.3"}
+
+
+def test_rules_with_the_same_peers_share_one_set() -> None:
+    nft = CountingNft()
+    enforcer = Enforcer("n1", nft)
+    enforcer.sync(snapshot(state(3, DENY_B + """
+---
+metadata: {name: also-from-a}
+spec:
+  podSelector: {matchLabels: {app: c}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: a}}}], ports: [{port: 443}]}]
+""")))
+    assert enforcer.program is not None
+    peer_sets = [n for n in enforcer.program.sets if n.startswith("p4")]
+    assert len(peer_sets) == 1
 
 
 PORTS_80 = DENY_B.replace("app: a}}}]}]", "app: a}}}], ports: [{port: 80}]}]")

@@ -60,11 +60,14 @@ class Enforcer:
         local = local_endpoints(view, self.node)
         new = render(view, NodeScope(local, cidrs))
         tx = transition(self.program, new)
-        if self.program is not None and any(
-                op.verb == "delete" and type(op.obj).__name__ == "Chain" for op in tx.operations):
-            self._fold_counters(set(self.program.chains) - set(new.chains))
+        gone = set(self.program.chains) - set(new.chains) if self.program is not None else set()
+        # The counters of chains this change removes are read first (only those chains),
+        # and kept only once the change is in: a failed transaction changes nothing.
+        last_counts = self._counter_rules(gone) if gone else []
         if len(tx):
             self.runner.run(tx)
+        for _, comment, packets in last_counts:
+            self.totals[comment] += packets
         self.program = new
         self.notes.update(new.notes)
         cut = 0
@@ -101,17 +104,16 @@ class Enforcer:
             current[comment] += packets
         return current
 
-    def _counter_rules(self, only: set[str] | None = None) -> list[tuple[str, str, int]]:
+    def _counter_rules(self, chains: set[str] | None = None) -> list[tuple[str, str, int]]:
+        """(chain, comment, packets) of the counting rules, of `chains` only if given."""
         reader = getattr(self.runner, "rule_counters", None)
         if self.program is None or reader is None:
             return []
         try:
-            rules: list[tuple[str, str, int]] = reader(self.program.family, self.program.table)
+            rules: list[tuple[str, str, int]] = reader(
+                self.program.family, self.program.table,
+                sorted(chains) if chains is not None else None)
         except Exception as exc:
             log.warning("reading counters failed: %s", exc)
             return []
-        return [r for r in rules if only is None or r[0] in only]
-
-    def _fold_counters(self, chains: set[str]) -> None:
-        for _, comment, packets in self._counter_rules(chains):
-            self.totals[comment] += packets
+        return rules

@@ -119,7 +119,7 @@ class Agent:
             log.info("programmed generation %d: %d local pods, %d elements, %d operations in "
                      "%.1f ms", generation, report.local_pods, report.elements, report.operations,
                      report.duration * 1000)
-            self._write_status()
+            self._write_status(counters=False)  # counters: every few seconds, off the loop
 
     def _write_status(self, counters: bool = True) -> None:
         if counters:
@@ -131,9 +131,13 @@ class Agent:
                 log.warning("cannot write status to %s: %s", self.options.status_file, exc)
 
     async def _report_loop(self) -> None:
+        """Counters every few seconds: reading them from the kernel is slow, so it happens
+        in a thread, never between an event and its sync."""
         while True:
             await asyncio.sleep(self.options.status_interval)
-            await asyncio.to_thread(self._write_status)
+            counts = await asyncio.to_thread(self.enforcer.read_counters)
+            self.status.record_counters(counts, self.enforcer.notes)
+            self._write_status(counters=False)
 
     async def _serve_metrics(self, port: int) -> None:
         from aiohttp import web

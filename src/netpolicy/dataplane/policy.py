@@ -122,7 +122,7 @@ class _Builder:
         self.sets: dict[str, SetSpec] = {}
         self.chains: dict[str, ChainSpec] = {}
         self.notes: dict[str, str] = {}
-        self._peer_sets: dict[tuple[RuleId, int], str | None] = {}
+        self._peer_sets: dict[tuple[str, int], str | None] = {}
         self._groups: dict[tuple[int, bool], str] = {}
         self._port_sets: dict[PortSet, str] = {}
         # Each endpoint's addresses per family, as integers and as text, computed once.
@@ -157,12 +157,13 @@ class _Builder:
         return self._ips[index][version]
 
     def peer_set(self, a: Allowance, version: int) -> str | None:
-        """Name of the set of peer addresses of `a` in one IP family (None: empty). One
-        set per rule: every allowance of a rule (ingress ones differ only by ports) shares it."""
-        key = (a.rule, version)
+        """Name of the set of peer addresses of `a` in one IP family (None: empty). One set
+        per distinct peer definition: rules with the same peers share it. Pods only: a
+        plain set of addresses; with ipBlocks: an interval set (nft loads interval sets
+        whole for every change, so they are used only where ranges need them)."""
+        key = (a.peers.definition, version)
         if key in self._peer_sets:
             return self._peer_sets[key]
-        rid = a.rule
         blocks = tuple(b for b in a.peers.ip_blocks if b.cidr.version == version)
         ranges = [r for b in blocks for r in block_ranges(b)]
         elements = set(_block_elements(blocks, version)) if blocks else set()
@@ -186,10 +187,11 @@ class _Builder:
                         elements.add(text)
         name = None
         if elements:
-            name = f"p{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
+            kind = "r" if blocks else ""
+            name = f"p{version}{kind}_{_h(a.peers.definition)}"
             addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
-            self.sets[name] = SetSpec(addr_type, ("interval",), frozenset(elements),
-                                      self.note(f"{rid} peers"))
+            self.sets[name] = SetSpec(addr_type, ("interval",) if blocks else (),
+                                      frozenset(elements), self.note(a.peers.definition))
         self._peer_sets[key] = name
         return name
 

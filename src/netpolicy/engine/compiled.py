@@ -61,11 +61,13 @@ class PeerSet:
     """Who a rule admits on the other side. `everything`: the rule lists no peers, so
     every address, in the cluster or outside. Otherwise `members` (the endpoints its
     selectors or ipBlocks match) and `ip_blocks` (the addresses its ipBlocks match,
-    for parties that are not endpoints)."""
+    for parties that are not endpoints). `definition` identifies what the peers are
+    (rules with the same definition share one PeerSet) and reads as text."""
 
     everything: bool
     members: Mask
     ip_blocks: tuple[IPBlock, ...] = ()
+    definition: str = ""
 
     def has(self, index: int) -> bool:
         return self.everything or bool(self.members[index])
@@ -151,6 +153,7 @@ class CompiledView:
         self._peer_cache: dict[tuple[Peer, str], Mask] = {}
         self._named_cache: dict[tuple[str, Protocol], dict[int, Mask]] = {}
         self._rule_peers: dict[RuleId, PeerSet] = {}
+        self._peer_sets: dict[str, PeerSet] = {}
         self._allowance_cache: dict[tuple[RuleId, int, PortSet], Allowance] = {}
         self.ingress: list[DirectionView] = [OPEN] * n
         self.egress: list[DirectionView] = [OPEN] * n
@@ -238,17 +241,23 @@ class CompiledView:
     # --- rules ---------------------------------------------------------------------------
 
     def rule_peers(self, policy: NetworkPolicy, rid: RuleId, rule: Rule) -> PeerSet:
+        """The peers of a rule; rules whose peers are the same (the same entries, read in
+        the same namespace when it matters) share one PeerSet."""
         cached = self._rule_peers.get(rid)
         if cached is not None:
             return cached
-        if not rule.peers:
-            ps = PeerSet(True, np.ones(self.size, dtype=bool))
-        else:
-            members = np.zeros(self.size, dtype=bool)
-            for peer in rule.peers:
-                members |= self.peer_members(peer, policy.namespace)
-            blocks = tuple(p.ip_block for p in rule.peers if p.ip_block is not None)
-            ps = PeerSet(False, members, blocks)
+        definition = peers_definition(rule.peers, policy.namespace)
+        ps = self._peer_sets.get(definition)
+        if ps is None:
+            if not rule.peers:
+                ps = PeerSet(True, np.ones(self.size, dtype=bool), (), definition)
+            else:
+                members = np.zeros(self.size, dtype=bool)
+                for peer in rule.peers:
+                    members |= self.peer_members(peer, policy.namespace)
+                blocks = tuple(p.ip_block for p in rule.peers if p.ip_block is not None)
+                ps = PeerSet(False, members, blocks, definition)
+            self._peer_sets[definition] = ps
         self._rule_peers[rid] = ps
         return ps
 
@@ -369,6 +378,20 @@ class CompiledView:
             if a.peers.has(other):
                 out = out | a.ports
         return out
+
+
+def peers_definition(peers: tuple[Peer, ...], namespace: str) -> str:
+    """A canonical text for a list of peers: equal texts, equal peers. A pod selector
+    without a namespace selector reads in the policy's namespace, so that is part of it."""
+    if not peers:
+        return "any peer"
+    parts = []
+    for p in peers:
+        text = str(p)
+        if p.ip_block is None and p.namespace_selector is None:
+            text += f" in namespace {namespace}"
+        parts.append(text)
+    return "; ".join(sorted(set(parts)))
 
 
 def _named(ports: tuple[PolicyPort, ...]) -> list[PolicyPort]:
