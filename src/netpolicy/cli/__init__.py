@@ -11,43 +11,14 @@ Exit codes, for scripts (README.md has the table):
 
 from __future__ import annotations
 
-import sys
-
-import typer
-
-from netpolicy import __version__
-from netpolicy.cli import analyze, conformance, demo, probe
-from netpolicy.cli.agent import agent_app
-from netpolicy.cli.lab import lab_app
-
-app = typer.Typer(
-    rich_markup_mode="markdown",
-    name="netpol",
-    help="Kubernetes NetworkPolicy: what your policies allow, and why.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
-analyze.register(app)
-probe.register(app)
-conformance.register(app)
-demo.register(app)
-app.add_typer(lab_app, name="lab")
-app.add_typer(agent_app, name="agent")
+from typing import Any
 
 
-@app.command()
-def version() -> None:
-    """Print netpol's version."""
-    typer.echo(f"netpol {__version__}")
+def __getattr__(name: str) -> Any:
+    """`app` and `main` load the whole command line on first use, so that importing one
+    command module (the agent's `python -m netpolicy.agent`) stays cheap."""
+    if name in ("app", "main"):
+        import importlib
 
-
-
-def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except BrokenPipeError:  # `netpol ... | head` is fine
-        sys.stderr.close()
-        sys.exit(0)
+        return getattr(importlib.import_module("netpolicy.cli.commands"), name)
+    raise AttributeError(name)

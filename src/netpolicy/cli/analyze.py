@@ -12,12 +12,10 @@ import typer
 from netpolicy.api.objects import Protocol
 from netpolicy.cli.common import EXIT_DENIED, EXIT_INVALID, run_guarded
 from netpolicy.cli.inputs import Source, pick
-from netpolicy.engine import CompiledView, connectivity, matrix, service_verdicts, verdict
 from netpolicy.errors import InvalidObjectsError
-from netpolicy.report import connectivity as connectivity_report
-from netpolicy.report import explain as explain_report
-from netpolicy.report import matrix as matrix_report
-from netpolicy.report.formats import to_json
+
+# The engine and the reports (numpy among them) are imported by the commands that use
+# them, so that `netpol lab ...` and `--help` start fast.
 
 Files = Annotated[list[str] | None, typer.Option(
     "--filename", "-f", help="Manifest file or directory (recursive), or - for stdin. "
@@ -75,6 +73,9 @@ def connectivity_cmd(
     context: Context = None,
 ) -> None:
     """For every ordered pair of endpoints, the ports a new connection may use."""
+    from netpolicy.engine import CompiledView, connectivity
+    from netpolicy.report import connectivity as connectivity_report
+
     src = _source(files, namespace, all_namespaces, kubeconfig, context)
 
     def run() -> str:
@@ -105,6 +106,9 @@ def matrix_cmd(
     context: Context = None,
 ) -> None:
     """The truth table for one port: which endpoint may open a new connection to which."""
+    from netpolicy.engine import CompiledView, matrix
+    from netpolicy.report import matrix as matrix_report
+
     src = _source(files, namespace, all_namespaces, kubeconfig, context)
     proto: Protocol = protocol.upper()  # type: ignore[assignment]  # case-insensitive choice
 
@@ -146,6 +150,9 @@ def explain(
     if (to is None) == (service is None):
         typer.echo("error: give exactly one of --to and --service", err=True)
         raise typer.Exit(EXIT_INVALID)
+    from netpolicy.engine import service_verdicts, verdict
+    from netpolicy.report import explain as explain_report
+
     src = _source(files, namespace, False, kubeconfig, context)
     proto: Protocol = protocol.upper()  # type: ignore[assignment]  # case-insensitive choice
 
@@ -182,6 +189,8 @@ def validate(
 
     Prints every error of every object, as the API server words them. Exit code 2 when
     any object is invalid."""
+    from netpolicy.report.formats import to_json
+
     src = Source(tuple(files), namespace, True, None, None)
 
     def run() -> tuple[list[Any], int]:

@@ -6,12 +6,15 @@ import fnmatch
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netpolicy.api.inventory import Inventory, build_inventory
 from netpolicy.api.loading import Document, read_paths
 from netpolicy.api.objects import DEFAULT_NAMESPACE
-from netpolicy.engine import ClusterState
 from netpolicy.errors import LookupFailure
+
+if TYPE_CHECKING:
+    from netpolicy.engine import ClusterState
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Source:
         return inv
 
     def state(self) -> ClusterState:
+        from netpolicy.engine import ClusterState
+
         inv = self.inventory()
         return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
 
