@@ -107,17 +107,25 @@ def _chunks(n: int, per_row: int) -> list[slice]:
     return [slice(i, min(n, i + step)) for i in range(0, n, step)]
 
 
+class _Sides:
+    """What every (protocol, port) of one view shares: both directions' view groups, and
+    the pods (which always reach themselves: loopback, point 11; a workload stands for
+    several pods, so its self pair is judged by the policies like any other pair)."""
+
+    def __init__(self, view: CompiledView) -> None:
+        self.egress = _Side(view.egress, view.size)
+        self.ingress = _Side(view.ingress, view.size)
+        self.loop = np.array([i for i, e in enumerate(view.state.endpoints) if e.is_pod],
+                             dtype=np.intp)
+
+
 class _Tables:
     """Both directions' signatures and masks for one (protocol, port)."""
 
-    def __init__(self, view: CompiledView, protocol: Protocol, port: int) -> None:
-        n = view.size
-        self.e_sig, self.e_mask = _Side(view.egress, n).tables(protocol, port)
-        self.i_sig, self.i_mask = _Side(view.ingress, n).tables(protocol, port)
-        # Pods always reach themselves (loopback, point 11). A workload stands for several
-        # pods, so its self pair is judged by the policies like any other pair.
-        self.loop = np.array([i for i, e in enumerate(view.state.endpoints) if e.is_pod],
-                             dtype=np.intp)
+    def __init__(self, sides: _Sides, protocol: Protocol, port: int) -> None:
+        self.e_sig, self.e_mask = sides.egress.tables(protocol, port)
+        self.i_sig, self.i_mask = sides.ingress.tables(protocol, port)
+        self.loop = sides.loop
 
     def block(self, rows: slice) -> Mask:
         """allowed[rows, :]"""
@@ -130,7 +138,7 @@ class _Tables:
 def matrix(view: CompiledView, port: int, protocol: Protocol = "TCP") -> Matrix:
     """The truth table for new connections on `protocol`/`port`, every ordered pair."""
     n = view.size
-    tables = _Tables(view, protocol, port)
+    tables = _Tables(_Sides(view), protocol, port)
     allowed = np.zeros((n, n), dtype=bool)
     for rows in _chunks(n, n):
         allowed[rows] = tables.block(rows)
@@ -163,8 +171,9 @@ def connectivity(view: CompiledView) -> Connectivity:
     n = view.size
     parts = atoms(view)
     packed = np.zeros((n, n, (len(parts) + 7) // 8), dtype=np.uint8)
+    sides = _Sides(view)
     for j, (protocol, lo, _) in enumerate(parts):
-        tables = _Tables(view, protocol, lo)
+        tables = _Tables(sides, protocol, lo)
         bit = np.uint8(1 << (7 - j % 8))
         for rows in _chunks(n, n):
             packed[rows, :, j // 8] |= tables.block(rows).astype(np.uint8) * bit
