@@ -14,22 +14,15 @@ from tests.engine.test_semantics import cluster_text_state, docs, pod
 
 
 class CountingNft(FakeNft):
-    """The fake runner, keeping the transactions and pretending counters."""
+    """The fake runner, keeping the transactions it applied."""
 
     def __init__(self) -> None:
         super().__init__()
         self.applied: list[Transaction] = []
-        self.counts: dict[tuple[str, str], int] = {}
 
     def run(self, tx: Transaction) -> None:
         super().run(tx)
         self.applied.append(tx)
-
-    def rule_counters(self, family: Family, table: str,
-                      chains: list[str] | None = None) -> list[tuple[str, str, int]]:
-        return [(chain, comment, n) for (chain, comment), n in self.counts.items()
-                if (chains is None or chain in chains)
-                and any(r.endswith(f'"{comment}"') for r in self.rules(family, table, chain))]
 
 
 def snapshot(state: ClusterState) -> Snapshot:
@@ -117,19 +110,23 @@ def test_a_changed_rule_swaps_its_chain_in_one_transaction() -> None:
     assert set(enforcer.program.chains) != chains_before
 
 
-def test_counters_survive_the_chains_they_were_in() -> None:
+def counter_of(enforcer: Enforcer, text: str) -> str:
+    assert enforcer.program is not None
+    return next(name for name in enforcer.program.counters if enforcer.notes[name] == text)
+
+
+def test_counters_are_named_by_rule_and_survive_chain_swaps_and_deletions() -> None:
     nft = CountingNft()
     enforcer = Enforcer("n1", nft)
     enforcer.sync(snapshot(state(3, DENY_B)))
-    assert enforcer.program is not None
-    [group] = [c for c in enforcer.program.chains if c.startswith("in_")]
-    comment = next(r.split('comment "')[1].rstrip('"') for r in enforcer.program.chains[group].rules
-                   if "accept" in r)
-    nft.counts[(group, comment)] = 7
-    assert enforcer.read_counters()[comment] == 7
-    enforcer.sync(snapshot(state(3, PORTS_80)))  # the group chain is replaced
+    allow = counter_of(enforcer, "default/only-from-a ingress[0]")
+    nft.counts[allow] = 7
+    enforcer.sync(snapshot(state(3, PORTS_80)))  # the group chain is replaced, the rule stays
+    assert enforcer.read_counters()[allow] == 7
+    enforcer.sync(snapshot(state(3)))  # the policy is gone, and its counter with it
+    assert enforcer.program is not None and allow not in enforcer.program.counters
     nft.counts.clear()
-    assert enforcer.read_counters()[comment] == 7
+    assert enforcer.read_counters()[allow] == 7
 
 
 def test_unknown_local_addresses_fail_closed() -> None:

@@ -60,14 +60,13 @@ class Enforcer:
         local = local_endpoints(view, self.node)
         new = render(view, NodeScope(local, cidrs))
         tx = transition(self.program, new)
-        gone = set(self.program.chains) - set(new.chains) if self.program is not None else set()
-        # The counters of chains this change removes are read first (only those chains),
-        # and kept only once the change is in: a failed transaction changes nothing.
-        last_counts = self._counter_rules(gone) if gone else []
+        gone = set(self.program.counters) - set(new.counters) if self.program else set()
+        # The counts of counters this change removes are read first, and kept only once
+        # the change is in: a failed transaction changes nothing.
+        last_counts = {k: v for k, v in self._counts().items() if k in gone} if gone else {}
         if len(tx):
             self.runner.run(tx)
-        for _, comment, packets in last_counts:
-            self.totals[comment] += packets
+        self.totals.update(last_counts)
         self.program = new
         self.notes.update(new.notes)
         cut = 0
@@ -98,22 +97,19 @@ class Enforcer:
     # --- counters ------------------------------------------------------------------------
 
     def read_counters(self) -> Counter[str]:
-        """Current counts by rule comment (packets), plus the folded totals."""
+        """Packets counted per counter name (the program's `notes` say what each stands
+        for), including those of counters a change has since removed."""
         current = Counter(self.totals)
-        for _, comment, packets in self._counter_rules():
-            current[comment] += packets
+        current.update(self._counts())
         return current
 
-    def _counter_rules(self, chains: set[str] | None = None) -> list[tuple[str, str, int]]:
-        """(chain, comment, packets) of the counting rules, of `chains` only if given."""
-        reader = getattr(self.runner, "rule_counters", None)
+    def _counts(self) -> dict[str, int]:
+        reader = getattr(self.runner, "counters", None)
         if self.program is None or reader is None:
-            return []
+            return {}
         try:
-            rules: list[tuple[str, str, int]] = reader(
-                self.program.family, self.program.table,
-                sorted(chains) if chains is not None else None)
+            counts: dict[str, int] = reader(self.program.family, self.program.table)
         except Exception as exc:
             log.warning("reading counters failed: %s", exc)
-            return []
-        return rules
+            return {}
+        return counts

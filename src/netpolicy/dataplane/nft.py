@@ -172,6 +172,18 @@ class Map:
 
 
 @dataclass(frozen=True)
+class Counter:
+    """A named counter object; rules count into it with `counter name "NAME"`."""
+
+    name: str
+    comment: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("counter", self.name)
+        _check_comment(self.comment)
+
+
+@dataclass(frozen=True)
 class Element:
     """An element of set or map `set`: `key`, and for a map its `value` ("goto chain")."""
 
@@ -187,7 +199,7 @@ class Element:
 
 
 _BAD_ELEMENT = re.compile(r"[,{};\n]")
-NftObject = Table | Chain | Rule | Set | Map | Element
+NftObject = Table | Chain | Rule | Set | Map | Element | Counter
 _ELEMENTS_PER_LINE = 1000
 Verb = Literal["add", "create", "flush", "delete"]
 
@@ -226,11 +238,11 @@ class Transaction:
 
     def flush(self, obj: Table | Chain | Set | Map) -> Self:
         """Empty a table (its chains' rules), a chain (its rules), or a set or map."""
-        if isinstance(obj, Rule | Element):
+        if isinstance(obj, Rule | Element | Counter):
             raise ValueError("only tables, chains, sets and maps can be flushed")
         return self._append("flush", obj)
 
-    def delete(self, obj: Table | Chain | Set | Map | Element) -> Self:
+    def delete(self, obj: Table | Chain | Set | Map | Element | Counter) -> Self:
         """Delete an object, which must exist (elements: by key)."""
         if isinstance(obj, Rule):
             raise ValueError("rules are removed by flushing their chain, not one by one")
@@ -292,6 +304,10 @@ def render_operation(family: Family, table: str, op: Operation) -> str:
         if obj.comment is not None:
             parts.append(f'comment "{obj.comment}" ;')
         return f"{verb} chain {where} {obj.name}{_block(parts)}"
+    if isinstance(obj, Counter):
+        if verb == "delete" or obj.comment is None:
+            return f"{verb} counter {where} {obj.name}"
+        return f'{verb} counter {where} {obj.name} {{ comment "{obj.comment}" ; }}'
     if isinstance(obj, Rule):
         return f"add rule {where} {obj.chain} {obj.rule}" + (
             f' comment "{obj.comment}"' if obj.comment is not None else ""
@@ -344,6 +360,7 @@ class _TableState:
     comment: str | None = None
     chains: dict[str, _ChainState] = field(default_factory=dict)
     sets: dict[str, _SetState] = field(default_factory=dict)
+    counters: dict[str, Counter] = field(default_factory=dict)
 
 
 _Ruleset = dict[tuple[Family, str], _TableState]
@@ -364,6 +381,8 @@ def _dump(ruleset: _Ruleset) -> str:
             line(Operation("add", spec))
         for st in sorted(table.sets.values(), key=lambda s: s.spec.name):
             line(Operation("add", st.spec))
+        for counter in sorted(table.counters.values(), key=lambda c: c.name):
+            line(Operation("add", counter))
         for chain in sorted(table.chains.values(), key=lambda c: c.spec.name):
             for text, comment in chain.rules:
                 line(Operation("add", Rule(chain.spec.name, text, comment)))
@@ -375,6 +394,7 @@ def _dump(ruleset: _Ruleset) -> str:
 
 _CHAIN_REF = re.compile(r"\b(?:jump|goto)\s+([A-Za-z_.][A-Za-z0-9_./-]*)")
 _SET_REF = re.compile(r"@([A-Za-z_.][A-Za-z0-9_./-]*)")
+_COUNTER_REF = re.compile(r'\bcounter name "?([A-Za-z_.][A-Za-z0-9_./-]*)"?')
 
 
 def _normalize(text: str) -> str:
@@ -391,6 +411,7 @@ class FakeNft:
     def __init__(self) -> None:
         self._ruleset: _Ruleset = {}
         self.transactions: list[Transaction] = []  # every committed one, in order
+        self.counts: dict[str, int] = {}  # what `counters` reports (no packets flow here)
 
     def run(self, tx: Transaction) -> None:
         work = copy.deepcopy(self._ruleset)
@@ -408,6 +429,11 @@ class FakeNft:
 
     def table_exists(self, family: Family, table: str) -> bool:
         return (family, table) in self._ruleset
+
+    def counters(self, family: Family, table: str) -> dict[str, int]:
+        """Every named counter of the table, with the packets `counts` gives it (else 0)."""
+        return {name: self.counts.get(name, 0)
+                for name in self._ruleset[(family, table)].counters}
 
     def elements(self, family: Family, table: str, name: str) -> dict[str, str | None]:
         """The elements of a set or map (a copy)."""
@@ -450,8 +476,23 @@ class FakeNft:
             target.rules.append((_normalize(obj.rule), obj.comment))
         elif isinstance(obj, Set | Map):
             FakeNft._set(table, verb, obj)
+        elif isinstance(obj, Counter):
+            FakeNft._counter(table, verb, obj)
         else:
             FakeNft._element(table, verb, obj)
+
+    @staticmethod
+    def _counter(table: _TableState, verb: Verb, obj: Counter) -> None:
+        if verb in ("add", "create"):
+            if obj.name in table.counters and verb == "create":
+                raise NftError(f"counter {obj.name} exists")
+            table.counters.setdefault(obj.name, obj)
+            return
+        if obj.name not in table.counters:
+            raise NftError(f"no counter {obj.name}")
+        if FakeNft._references(table, _COUNTER_REF, obj.name):
+            raise NftError(f"counter {obj.name} is in use")
+        del table.counters[obj.name]
 
     @staticmethod
     def _check_refs(table: _TableState, text: str) -> None:
@@ -461,6 +502,9 @@ class FakeNft:
         for ref in _SET_REF.findall(text):
             if ref not in table.sets:
                 raise NftError(f"no set or map {ref}")
+        for ref in _COUNTER_REF.findall(text):
+            if ref not in table.counters:
+                raise NftError(f"no counter {ref}")
 
     @staticmethod
     def _references(table: _TableState, pattern: re.Pattern[str], name: str) -> bool:
@@ -591,6 +635,12 @@ class Nft:
     def list_table(self, family: Family, table: str) -> str:
         """`nft list table` as nft prints it."""
         return self._nft("list", "table", str(family), table)
+
+    def counters(self, family: Family, table: str) -> dict[str, int]:
+        """Packets counted by each named counter of `table` (cheap: no rules, no sets)."""
+        data = json.loads(self._nft("-j", "list", "counters", "table", str(family), table))
+        return {str(c["counter"]["name"]): int(c["counter"]["packets"])
+                for c in data.get("nftables", []) if "counter" in c}
 
     def rule_counters(self, family: Family, table: str,
                       chains: list[str] | None = None) -> list[tuple[str, str, int]]:

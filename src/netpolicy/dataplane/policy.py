@@ -122,6 +122,7 @@ class _Builder:
         self.sets: dict[str, SetSpec] = {}
         self.chains: dict[str, ChainSpec] = {}
         self.notes: dict[str, str] = {}
+        self.counters: dict[str, str | None] = {}
         self._peer_sets: dict[tuple[str, int], str | None] = {}
         self._groups: dict[tuple[int, bool], str] = {}
         self._port_sets: dict[PortSet, str] = {}
@@ -195,6 +196,15 @@ class _Builder:
         self._peer_sets[key] = name
         return name
 
+    def counter(self, kind: str, text: str) -> str:
+        """`counter name "..."` for a named counter standing for `text` (a rule, or the
+        policies isolating a group); `notes` maps the counter's name back to `text`."""
+        name = f"{kind}_{_h(text)}"
+        if name not in self.counters:
+            self.counters[name] = self.note(text)
+            self.notes[name] = text
+        return f'counter name "{name}"'
+
     def note(self, text: str) -> str:
         """A comment for nft (at most 128 characters); `notes` maps it back to `text`."""
         comment = text if len(text) <= 120 else f"{text[:100]}... {_h(text)}"
@@ -241,23 +251,22 @@ class _Builder:
             if a.named_port is not None:
                 named.setdefault(a.rule, []).append(a)
                 continue
-            note = f'comment "{self.note(str(a.rule))}"'
+            count = self.counter("a", str(a.rule))
             port = "" if a.ports.is_all else f"meta l4proto . th dport @{self.port_set(a.ports)} "
             if a.peers.everything:
-                rules.append(f"{port}counter {verdict} {note}")
+                rules.append(f"{port}{count} {verdict}")
                 continue
             for version, proto, _ in _FAMILIES:
                 peers = self.peer_set(a, version)
                 if peers is not None:
-                    rules.append(f"{proto} {field} @{peers} {port}counter {verdict} {note}")
+                    rules.append(f"{proto} {field} @{peers} {port}{count} {verdict}")
         for rid, group in named.items():
             for version, proto, _ in _FAMILIES:
                 name = self.named_set(rid, group, version)
                 if name is not None:
                     rules.append(f"{proto} {field} . meta l4proto . th dport @{name} "
-                                 f'counter {verdict} comment "{self.note(str(rid))}"')
-        isolated_by = self.note("isolated by " + ", ".join(view.isolated_by))
-        rules.append(f'counter drop comment "{isolated_by}"')
+                                 f"{self.counter('a', str(rid))} {verdict}")
+        rules.append(f"{self.counter('d', 'isolated by ' + ', '.join(view.isolated_by))} drop")
         prefix = "eg" if egress else "in"
         name = f"{prefix}_{_h(chr(10).join(rules))}"
         self.chains[name] = ChainSpec(Chain(name), tuple(rules))
@@ -312,9 +321,9 @@ def render(view: CompiledView, scope: NodeScope) -> Program:
     for cidr in scope.pod_cidrs:
         proto = "ip" if cidr.version == 4 else "ip6"
         egress_rules.append(f"{proto} saddr {cidr} {proto} saddr != @known_pods{cidr.version} "
-                            'counter drop comment "unknown local pod"')
+                            f"{b.counter('u', 'unknown local pod')} drop")
         ingress_rules.append(f"{proto} daddr {cidr} {proto} daddr != @known_pods{cidr.version} "
-                             'counter drop comment "unknown local pod"')
+                             f"{b.counter('u', 'unknown local pod')} drop")
     established = "ct state established,related accept"
     chains = {
         "forward": ChainSpec(Chain("forward", ChainType.FILTER, Hook.FORWARD, Priority.FILTER,
@@ -329,7 +338,7 @@ def render(view: CompiledView, scope: NodeScope) -> Program:
         **b.chains,
     }
     return Program(Family.INET, TABLE, sets, maps, chains, "netpolicy: NetworkPolicy enforcement",
-                   b.notes)
+                   b.notes, b.counters)
 
 
 def local_endpoints(view: CompiledView, node: str) -> frozenset[int]:

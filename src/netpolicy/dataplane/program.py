@@ -21,7 +21,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from netpolicy.dataplane.nft import Chain, Element, Family, Map, Rule, Set, Table, Transaction
+from netpolicy.dataplane.nft import (
+    Chain,
+    Counter,
+    Element,
+    Family,
+    Map,
+    Rule,
+    Set,
+    Table,
+    Transaction,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,9 @@ class Program:
     chains: Mapping[str, ChainSpec] = field(default_factory=dict)
     comment: str | None = None
     notes: Mapping[str, str] = field(default_factory=dict, compare=False)
-    """What the rules' comments stand for (nft keeps comments short)."""
+    """What comments and counter names stand for (nft keeps them short)."""
+    counters: Mapping[str, str | None] = field(default_factory=dict)
+    """Named counters (name -> comment) that rules count into."""
 
     @property
     def element_count(self) -> int:
@@ -112,6 +124,9 @@ def transition(old: Program | None, new: Program) -> Transaction:
         if name not in old.maps:
             tx.add(_map(name, m))
     _map_entries(tx, old, data_maps)
+    for name, comment in new.counters.items():
+        if name not in old.counters:
+            tx.add(Counter(name, comment))
 
     # 2. chains: declare all new ones first (rules may jump between them), then fill
     for name, c in new.chains.items():
@@ -141,6 +156,9 @@ def transition(old: Program | None, new: Program) -> Transaction:
     for name, s in old.sets.items():
         if name not in new.sets:
             tx.delete(_set(name, s))
+    for name in old.counters:
+        if name not in new.counters:
+            tx.delete(Counter(name))
     return tx
 
 
