@@ -107,10 +107,18 @@ class NetworkPolicy:
     egress: tuple[Rule, ...]
     affects_ingress: bool
     affects_egress: bool
+    key: str = field(init=False, compare=False, repr=False)
+    """`namespace/name`."""
+    ingress_names: tuple[tuple[str, Protocol], ...] = field(init=False, compare=False,
+                                                            repr=False)
+    """The named ports its ingress rules use (they resolve on each selected pod)."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        # Derived once: the engine asks for these for every endpoint the policy selects.
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
+        names = tuple((str(p.port), p.protocol) for rule in self.rules("ingress")
+                      for p in rule.ports if isinstance(p.port, str))
+        object.__setattr__(self, "ingress_names", names)
 
     def rules(self, direction: Direction) -> tuple[Rule, ...]:
         """The rules that count in `direction`: none unless the policy lists it (point 2)."""

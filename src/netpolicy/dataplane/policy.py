@@ -40,13 +40,13 @@ import bisect
 import functools
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from netpolicy.api.objects import IPBlock, IPNetwork
+from netpolicy.api.objects import IPBlock, IPNetwork, Peer
 from netpolicy.dataplane.nft import Chain, ChainType, Family, Hook, Priority
 from netpolicy.dataplane.program import ChainSpec, MapSpec, Program, SetSpec
 from netpolicy.engine import Allowance, CompiledView, DirectionView, PortSet, RuleId
@@ -109,6 +109,41 @@ def port_elements(ports: PortSet) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class PeerSetInfo:
+    """How a peer set's elements are made: the addresses (of `version`) of the parties
+    `peers` (read in `namespace`) match, less those inside `ranges` (the ipBlocks' own
+    elements cover them)."""
+
+    version: int
+    peers: tuple[Peer, ...]
+    namespace: str
+    ranges: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class NamedSetInfo:
+    """How a named-port set's elements are made: `address . protocol . number` for the
+    parties the rule's peers match, for each named port they hold (resolved on them)."""
+
+    version: int
+    peers: tuple[Peer, ...]
+    namespace: str
+    ports: tuple[tuple[str, str], ...]  # (name, protocol)
+
+
+@dataclass(frozen=True)
+class RenderIndex:
+    """Where each part of a rendered program came from, so that a change of pods alone can
+    be applied to the program without rendering it again (`netpolicy.dataplane.incremental`).
+    Sets are listed whether or not they exist (an empty set is left out of the program)."""
+
+    peer_sets: Mapping[str, PeerSetInfo]
+    named_sets: Mapping[str, NamedSetInfo]
+    groups: Mapping[tuple[object, ...], str]  # DirectionView.key -> group chain
+    scope: NodeScope
+
+
+@dataclass(frozen=True)
 class NodeScope:
     """What the program is for: the node's pods (endpoint indexes) and its pod CIDRs."""
 
@@ -124,6 +159,10 @@ class _Builder:
         self.notes: dict[str, str] = {}
         self.counters: dict[str, str | None] = {}
         self._peer_sets: dict[tuple[str, int], str | None] = {}
+        self.peer_infos: dict[str, PeerSetInfo] = {}
+        self.policies = {p.key: p for p in view.state.policies}
+        self.named_infos: dict[str, NamedSetInfo] = {}
+        self.groups: dict[tuple[object, ...], str] = {}
         self._groups: dict[tuple[int, bool], str] = {}
         self._port_sets: dict[PortSet, str] = {}
         # Each endpoint's addresses per family, as integers and as text, computed once.
@@ -186,15 +225,16 @@ class _Builder:
                     k = bisect.bisect_right(starts, (number, 1 << 129)) - 1
                     if k < 0 or not starts[k][0] <= number <= max(h for _, h in starts[: k + 1]):
                         elements.add(text)
-        name = None
+        kind = "r" if blocks else ""
+        name = f"p{version}{kind}_{_h(a.peers.definition)}"
+        self.peer_infos[name] = PeerSetInfo(version, a.peers.peers, a.peers.namespace,
+                                            tuple(sorted(ranges)))
         if elements:
-            kind = "r" if blocks else ""
-            name = f"p{version}{kind}_{_h(a.peers.definition)}"
             addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
             self.sets[name] = SetSpec(addr_type, ("interval",) if blocks else (),
                                       frozenset(elements), self.note(a.peers.definition))
-        self._peer_sets[key] = name
-        return name
+        self._peer_sets[key] = name if elements else None
+        return self._peer_sets[key]
 
     def counter(self, kind: str, text: str) -> str:
         """`counter name "..."` for a named counter standing for `text` (a rule, or the
@@ -227,9 +267,14 @@ class _Builder:
             for i in _members(a):
                 for _, text in self.ips(i, version):
                     elements.add(f"{text} . {_PROTO[protocol]} . {port}")
+        name = f"n{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
+        policy = self.policies[rid.policy]
+        rule = policy.rules(rid.direction)[rid.rule]
+        self.named_infos[name] = NamedSetInfo(
+            version, rule.peers, policy.namespace,
+            tuple((str(p.port), p.protocol) for p in rule.ports if isinstance(p.port, str)))
         if not elements:
             return None
-        name = f"n{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
         addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
         self.sets[name] = SetSpec(f"{addr_type} . inet_proto . inet_service", (),
                                   frozenset(elements), self.note(f"{rid} named ports"))
@@ -241,6 +286,7 @@ class _Builder:
         name = self._groups.get((id(view), egress))
         if name is None:
             name = self._groups[(id(view), egress)] = self._group_chain(view, egress)
+            self.groups[view.key] = name
         return name
 
     def _group_chain(self, view: DirectionView, egress: bool) -> str:
@@ -338,7 +384,7 @@ def render(view: CompiledView, scope: NodeScope) -> Program:
         **b.chains,
     }
     return Program(Family.INET, TABLE, sets, maps, chains, "netpolicy: NetworkPolicy enforcement",
-                   b.notes, b.counters)
+                   b.notes, b.counters, RenderIndex(b.peer_infos, b.named_infos, b.groups, scope))
 
 
 def local_endpoints(view: CompiledView, node: str) -> frozenset[int]:

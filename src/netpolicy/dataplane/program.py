@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from netpolicy.dataplane.nft import (
     Chain,
@@ -69,6 +70,8 @@ class Program:
     """What comments and counter names stand for (nft keeps them short)."""
     counters: Mapping[str, str | None] = field(default_factory=dict)
     """Named counters (name -> comment) that rules count into."""
+    index: Any = field(default=None, compare=False)
+    """What the renderer knows of how the program was made (for incremental updates)."""
 
     @property
     def element_count(self) -> int:
@@ -107,6 +110,8 @@ def transition(old: Program | None, new: Program) -> Transaction:
     # 1. sets and maps: new ones whole, existing ones by element
     for name, s in new.sets.items():
         before = old.sets.get(name)
+        if before is s:
+            continue  # the same object: unchanged (an incremental update shares them)
         if before is None or (before.type, before.flags) != (s.type, s.flags):
             if before is not None:
                 raise ValueError(f"set {name} changed its type: give it another name")
@@ -136,7 +141,7 @@ def transition(old: Program | None, new: Program) -> Transaction:
         previous = old.chains.get(name)
         if previous is None:
             _fill_chain(tx, name, c)
-        elif previous.rules != c.rules:
+        elif previous is not c and previous.rules != c.rules:
             tx.flush(c.chain)
             _fill_chain(tx, name, c)
 
@@ -165,6 +170,8 @@ def transition(old: Program | None, new: Program) -> Transaction:
 def _map_entries(tx: Transaction, old: Program, maps: Mapping[str, MapSpec]) -> None:
     for name, m in maps.items():
         before = old.maps.get(name)
+        if before is m:
+            continue
         previous: Mapping[str, str] = before.entries if before is not None else {}
         for key in sorted(previous):
             if key not in m.entries or m.entries[key] != previous[key]:

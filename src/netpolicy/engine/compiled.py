@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -33,6 +33,7 @@ import numpy.typing as npt
 from netpolicy.api.labels import LabelSelector
 from netpolicy.api.objects import (
     Direction,
+    Endpoint,
     IPBlock,
     NetworkPolicy,
     Peer,
@@ -68,6 +69,9 @@ class PeerSet:
     members: Mask
     ip_blocks: tuple[IPBlock, ...] = ()
     definition: str = ""
+    peers: tuple[Peer, ...] = ()
+    """The peer entries, read in `namespace` (to judge a single party later)."""
+    namespace: str = ""
 
     def has(self, index: int) -> bool:
         return self.everything or bool(self.members[index])
@@ -90,6 +94,21 @@ class DirectionView:
     isolated: bool
     isolated_by: tuple[str, ...] = ()
     allowances: tuple[Allowance, ...] = ()
+    key: tuple[object, ...] = ()
+    """What the view is a function of (`view_key`): endpoints with equal keys share it."""
+
+
+def view_key(endpoint: Endpoint, policies: Sequence[NetworkPolicy],
+             direction: Direction) -> tuple[object, ...]:
+    """What an endpoint's view in `direction` depends on: the policies that select it and
+    list that direction, and, for ingress, the numbers its container ports give the names
+    those policies' rules use (named ports resolve on the destination: point 6)."""
+    keys = tuple(p.key for p in policies if p.affects(direction))
+    if direction == "egress":
+        return ("egress", keys)
+    names = tuple(endpoint.named_port(name, protocol) for p in policies
+                  for name, protocol in p.ingress_names)
+    return ("ingress", keys, names)
 
 
 OPEN = DirectionView(False)
@@ -154,6 +173,7 @@ class CompiledView:
         self._named_cache: dict[tuple[str, Protocol], dict[int, Mask]] = {}
         self._rule_peers: dict[RuleId, PeerSet] = {}
         self._peer_sets: dict[str, PeerSet] = {}
+        self._ingress_cache: dict[tuple[str, tuple[int | None, ...]], list[Allowance]] = {}
         self._allowance_cache: dict[tuple[RuleId, int, PortSet], Allowance] = {}
         self.ingress: list[DirectionView] = [OPEN] * n
         self.egress: list[DirectionView] = [OPEN] * n
@@ -256,7 +276,7 @@ class CompiledView:
                 for peer in rule.peers:
                     members |= self.peer_members(peer, policy.namespace)
                 blocks = tuple(p.ip_block for p in rule.peers if p.ip_block is not None)
-                ps = PeerSet(False, members, blocks, definition)
+                ps = PeerSet(False, members, blocks, definition, rule.peers, policy.namespace)
             self._peer_sets[definition] = ps
         self._rule_peers[rid] = ps
         return ps
@@ -282,8 +302,17 @@ class CompiledView:
             a = self._allowance_cache[key] = Allowance(rid, peers, ports)
         return a
 
-    def _ingress_allowances(self, policy: NetworkPolicy, index: int) -> Iterator[Allowance]:
-        """Ingress of endpoint `index`: named ports resolve on the endpoint itself."""
+    def _ingress_allowances(self, policy: NetworkPolicy, index: int) -> list[Allowance]:
+        """Ingress of endpoint `index`: named ports resolve on the endpoint itself, so the
+        result depends on the policy and those numbers only."""
+        endpoint = self.state.endpoints[index]
+        key = (policy.key, tuple(endpoint.named_port(n, p) for n, p in policy.ingress_names))
+        cached = self._ingress_cache.get(key)
+        if cached is None:
+            cached = self._ingress_cache[key] = list(self._ingress_of(policy, index))
+        return cached
+
+    def _ingress_of(self, policy: NetworkPolicy, index: int) -> Iterator[Allowance]:
         endpoint = self.state.endpoints[index]
         for r, rule in enumerate(policy.rules("ingress")):
             rid = RuleId(policy.key, "ingress", r)
@@ -314,13 +343,6 @@ class CompiledView:
                                              str(p.port)))
         return out
 
-    def _named_signature(self, policies: list[NetworkPolicy], index: int) -> tuple[int | None, ...]:
-        """What an endpoint's ingress allowances depend on besides its policies: the numbers
-        its container ports give the names those policies' ingress rules use."""
-        endpoint = self.state.endpoints[index]
-        return tuple(endpoint.named_port(str(p.port), p.protocol) for policy in policies
-                     for rule in policy.rules("ingress") for p in _named(rule.ports))
-
     def _build(self) -> None:
         selected: list[list[NetworkPolicy]] = [[] for _ in range(self.size)]
         for policy in self.state.policies:
@@ -333,26 +355,28 @@ class CompiledView:
         for i, policies in enumerate(selected):
             if not policies:
                 continue
-            ing = [p for p in policies if p.affects_ingress]
-            if ing:
-                keys = tuple(p.key for p in ing)
-                view = views.get(("ingress", keys, self._named_signature(ing, i)))
+            endpoint = self.state.endpoints[i]
+            if any(p.affects_ingress for p in policies):
+                key = view_key(endpoint, policies, "ingress")
+                view = views.get(key)
                 if view is None:
+                    ing = [p for p in policies if p.affects_ingress]
                     allowances = [a for p in ing for a in self._ingress_allowances(p, i)]
-                    view = DirectionView(True, keys, tuple(allowances))
-                    views[("ingress", keys, self._named_signature(ing, i))] = view
+                    view = views[key] = DirectionView(True, tuple(p.key for p in ing),
+                                                      tuple(allowances), key)
                 self.ingress[i] = view
-            egr = [p for p in policies if p.affects_egress]
-            if egr:
-                keys = tuple(p.key for p in egr)
-                view = views.get(("egress", keys))
+            if any(p.affects_egress for p in policies):
+                key = view_key(endpoint, policies, "egress")
+                view = views.get(key)
                 if view is None:
                     allowances = []
+                    egr = [p for p in policies if p.affects_egress]
                     for p in egr:
                         if p.key not in egress_of:
                             egress_of[p.key] = self._egress_allowances(p)
                         allowances.extend(egress_of[p.key])
-                    view = views[("egress", keys)] = DirectionView(True, keys, tuple(allowances))
+                    view = views[key] = DirectionView(True, tuple(p.key for p in egr),
+                                                      tuple(allowances), key)
                 self.egress[i] = view
 
     # --- queries -------------------------------------------------------------------------
