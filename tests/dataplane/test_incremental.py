@@ -116,3 +116,65 @@ spec:
     new = ClusterState(old.namespaces.values(), endpoints, old.policies)
     updated = update(before, old, new, before.index.scope, NODE)
     assert updated is not None and same(updated, full(new))
+
+
+@st.composite
+def policy_changes(draw: st.DrawFn, state: ClusterState) -> list[Any]:
+    """The policies after a change: one removed, one added, or one replaced."""
+    from netpolicy.api.inventory import build_inventory
+    from netpolicy.api.loading import Document
+    from tests.engine.test_paths_agree import network_policies
+
+    policies = list(state.policies)
+    namespaces = list(state.namespaces)
+    action = draw(st.sampled_from(["add", "remove", "modify"]))
+    if not policies or action == "add":
+        raw = draw(network_policies([n for n in namespaces if n.startswith("n")] or ["n1"],
+                                    draw(st.integers(100, 999))))
+        return policies + build_inventory([Document(raw, "<test>")]).policies
+    old = policies.pop(draw(st.integers(0, len(policies) - 1)))
+    if action == "modify":  # the same policy (namespace and name), another spec
+        raw = draw(network_policies([old.namespace], 0))
+        raw["metadata"]["name"] = old.name
+        policies += build_inventory([Document(raw, "<test>")]).policies
+    return policies
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_a_render_reusing_the_previous_one_equals_a_fresh_render(data: Any) -> None:
+    """After a policy change, the compiled view takes over what did not change and the
+    renderer reuses its cache; the program is the one a fresh render gives."""
+    from netpolicy.dataplane.policy import RenderCache
+
+    state = on_node(data.draw(clusters()), data.draw(st.integers(1, 2)))
+    cache = RenderCache()
+    first = CompiledView(state)
+    scope = NodeScope(local_endpoints(first, NODE), (CIDR,))
+    render(first, scope, cache)
+    changed = ClusterState(state.namespaces.values(), state.endpoints,
+                           data.draw(policy_changes(state)))
+    reused = render(CompiledView(changed, previous=first), scope, cache)
+    assert same(reused, full(changed))
+
+
+def test_a_policy_changed_in_place_is_rendered_anew() -> None:
+    """The same policy (namespace/name) with another rule: the views it shapes are made
+    again, not taken over from the previous view."""
+    from netpolicy.dataplane.policy import RenderCache
+    from tests.agent.test_enforcer import DENY_B, PORTS_80, labelled
+
+    def local(state: ClusterState) -> ClusterState:
+        return ClusterState(state.namespaces.values(),
+                            [replace(e, node=NODE) for e in state.endpoints], state.policies)
+
+    before = local(labelled(["a", "b", "c"], DENY_B))
+    after_policies = local(labelled(["a", "b", "c"], PORTS_80)).policies
+    after = ClusterState(before.namespaces.values(), before.endpoints, after_policies)
+    cache = RenderCache()
+    first = CompiledView(before)
+    scope = NodeScope(local_endpoints(first, NODE), (CIDR,))
+    old = render(first, scope, cache)
+    reused = render(CompiledView(after, previous=first), scope, cache)
+    assert same(reused, full(after)) and not same(reused, old)

@@ -24,7 +24,7 @@ from netpolicy.agent.conntrack import Conntrack, Flow
 from netpolicy.agent.snapshot import Snapshot
 from netpolicy.dataplane.incremental import update
 from netpolicy.dataplane.nft import NftRunner
-from netpolicy.dataplane.policy import NodeScope, local_endpoints, render
+from netpolicy.dataplane.policy import NodeScope, RenderCache, local_endpoints, render
 from netpolicy.dataplane.program import Program, transition
 from netpolicy.engine import ClusterState, CompiledView, verdict
 
@@ -54,6 +54,8 @@ class Enforcer:
     conntrack: Conntrack | None = None
     program: Program | None = None
     state: ClusterState | None = None
+    view: CompiledView | None = None
+    render_cache: RenderCache = field(default_factory=RenderCache)
     fast_syncs: int = 0
     notes: dict[str, str] = field(default_factory=dict)
     totals: Counter[str] = field(default_factory=Counter)
@@ -69,8 +71,10 @@ class Enforcer:
                          self.node)
         incremental = new is not None
         if new is None:
-            view = CompiledView(state)
-            new = render(view, NodeScope(local_endpoints(view, self.node), cidrs))
+            view = CompiledView(state, previous=self.view)
+            new = render(view, NodeScope(local_endpoints(view, self.node), cidrs),
+                         self.render_cache)
+            self.view = view
             if self.program is not None and self.state is not None and \
                     self.fast_syncs >= VERIFY_EVERY:
                 self._verify(state, cidrs, new)

@@ -151,9 +151,39 @@ class NodeScope:
     pod_cidrs: tuple[IPNetwork, ...] = ()
 
 
+Request = tuple[object, ...]
+
+
+class RenderCache:
+    """What one render can hand the next, for the parts whose inputs are the very same
+    objects (the compiled view keeps the identity of what a change did not touch): the
+    elements of a peer set (by its PeerSet), and a group chain with the set and counter
+    requests that make its text (by its DirectionView). Entries not used by a render are
+    dropped after it."""
+
+    def __init__(self) -> None:
+        self.peer_elements: dict[tuple[int, int], tuple[object, frozenset[str]]] = {}
+        self.named_elements: dict[tuple[object, ...], tuple[object, frozenset[str]]] = {}
+        self.chains: dict[tuple[int, bool], tuple[DirectionView, str, tuple[str, ...],
+                                                  list[Request]]] = {}
+        self._used: set[tuple[object, ...]] = set()
+
+    def use(self, kind: str, key: tuple[object, ...]) -> None:
+        self._used.add((kind, *key))
+
+    def prune(self) -> None:
+        used = self._used
+        self.peer_elements = {k: v for k, v in self.peer_elements.items() if ("p", *k) in used}
+        self.named_elements = {k: v for k, v in self.named_elements.items() if ("n", *k) in used}
+        self.chains = {k: v for k, v in self.chains.items() if ("c", *k) in used}
+        self._used = set()
+
+
 class _Builder:
-    def __init__(self, view: CompiledView) -> None:
+    def __init__(self, view: CompiledView, cache: RenderCache | None = None) -> None:
         self.view = view
+        self.cache = cache or RenderCache()
+        self._requests: list[Request] | None = None
         self.sets: dict[str, SetSpec] = {}
         self.chains: dict[str, ChainSpec] = {}
         self.notes: dict[str, str] = {}
@@ -201,11 +231,34 @@ class _Builder:
         per distinct peer definition: rules with the same peers share it. Pods only: a
         plain set of addresses; with ipBlocks: an interval set (nft loads interval sets
         whole for every change, so they are used only where ranges need them)."""
+        if self._requests is not None:
+            self._requests.append(("peer", a, version))
         key = (a.peers.definition, version)
         if key in self._peer_sets:
             return self._peer_sets[key]
         blocks = tuple(b for b in a.peers.ip_blocks if b.cidr.version == version)
         ranges = [r for b in blocks for r in block_ranges(b)]
+        cache_key = (id(a.peers), version)
+        cached = self.cache.peer_elements.get(cache_key)
+        self.cache.use("p", cache_key)
+        if cached is not None and cached[0] is a.peers:
+            elements: set[str] | frozenset[str] = cached[1]
+        else:
+            elements = self._peer_elements(a, version, blocks, ranges)
+            self.cache.peer_elements[cache_key] = (a.peers, frozenset(elements))
+        kind = "r" if blocks else ""
+        name = f"p{version}{kind}_{_h(a.peers.definition)}"
+        self.peer_infos[name] = PeerSetInfo(version, a.peers.peers, a.peers.namespace,
+                                            tuple(sorted(ranges)))
+        if elements:
+            addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
+            self.sets[name] = SetSpec(addr_type, ("interval",) if blocks else (),
+                                      frozenset(elements), self.note(a.peers.definition))
+        self._peer_sets[key] = name if elements else None
+        return self._peer_sets[key]
+
+    def _peer_elements(self, a: Allowance, version: int, blocks: tuple[IPBlock, ...],
+                       ranges: list[tuple[int, int]]) -> set[str]:
         elements = set(_block_elements(blocks, version)) if blocks else set()
         if version == 4:
             # Vectorized: the members' IPv4 addresses, less those inside a block (already
@@ -225,20 +278,13 @@ class _Builder:
                     k = bisect.bisect_right(starts, (number, 1 << 129)) - 1
                     if k < 0 or not starts[k][0] <= number <= max(h for _, h in starts[: k + 1]):
                         elements.add(text)
-        kind = "r" if blocks else ""
-        name = f"p{version}{kind}_{_h(a.peers.definition)}"
-        self.peer_infos[name] = PeerSetInfo(version, a.peers.peers, a.peers.namespace,
-                                            tuple(sorted(ranges)))
-        if elements:
-            addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
-            self.sets[name] = SetSpec(addr_type, ("interval",) if blocks else (),
-                                      frozenset(elements), self.note(a.peers.definition))
-        self._peer_sets[key] = name if elements else None
-        return self._peer_sets[key]
+        return elements
 
     def counter(self, kind: str, text: str) -> str:
         """`counter name "..."` for a named counter standing for `text` (a rule, or the
         policies isolating a group); `notes` maps the counter's name back to `text`."""
+        if self._requests is not None:
+            self._requests.append(("counter", kind, text))
         name = f"{kind}_{_h(text)}"
         if name not in self.counters:
             self.counters[name] = self.note(text)
@@ -252,6 +298,8 @@ class _Builder:
         return comment
 
     def port_set(self, ports: PortSet) -> str:
+        if self._requests is not None:
+            self._requests.append(("port", ports))
         name = self._port_sets.get(ports)
         if name is None:
             name = self._port_sets[ports] = f"t_{_h(str(ports))}"
@@ -261,12 +309,22 @@ class _Builder:
 
     def named_set(self, rid: RuleId, allowances: Sequence[Allowance], version: int) -> str | None:
         """Address . protocol . port elements of a rule's named ports, resolved per peer."""
-        elements = set()
-        for a in allowances:
-            [(protocol, [(port, _)])] = a.ports.ranges
-            for i in _members(a):
-                for _, text in self.ips(i, version):
-                    elements.add(f"{text} . {_PROTO[protocol]} . {port}")
+        if self._requests is not None:
+            self._requests.append(("named", rid, allowances, version))
+        cache_key = (str(rid), version, *(id(a.peers) for a in allowances))
+        self.cache.use("n", cache_key)
+        cached = self.cache.named_elements.get(cache_key)
+        if cached is not None and cached[0] == [a.peers for a in allowances]:
+            elements: set[str] | frozenset[str] = cached[1]
+        else:
+            elements = set()
+            for a in allowances:
+                [(protocol, [(port, _)])] = a.ports.ranges
+                for i in _members(a):
+                    for _, text in self.ips(i, version):
+                        elements.add(f"{text} . {_PROTO[protocol]} . {port}")
+            self.cache.named_elements[cache_key] = ([a.peers for a in allowances],
+                                                    frozenset(elements))
         name = f"n{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
         policy = self.policies[rid.policy]
         rule = policy.rules(rid.direction)[rid.rule]
@@ -285,9 +343,34 @@ class _Builder:
         distinct view: the compiled view shares view objects between endpoints)."""
         name = self._groups.get((id(view), egress))
         if name is None:
-            name = self._groups[(id(view), egress)] = self._group_chain(view, egress)
+            key = (id(view), egress)
+            self.cache.use("c", key)
+            cached = self.cache.chains.get(key)
+            if cached is not None and cached[0] is view:
+                _, name, rules, requests = cached
+                self._replay(requests)
+                self.chains[name] = ChainSpec(Chain(name), rules)
+            else:
+                self._requests = []
+                name = self._group_chain(view, egress)
+                self.cache.chains[key] = (view, name, self.chains[name].rules, self._requests)
+                self._requests = None
+            self._groups[key] = name
             self.groups[view.key] = name
         return name
+
+    def _replay(self, requests: list[Request]) -> None:
+        """Make the sets, counters and notes a cached chain's rules refer to."""
+        for request in requests:
+            kind = request[0]
+            if kind == "peer":
+                self.peer_set(request[1], request[2])  # type: ignore[arg-type]
+            elif kind == "port":
+                self.port_set(request[1])  # type: ignore[arg-type]
+            elif kind == "named":
+                self.named_set(request[1], request[2], request[3])  # type: ignore[arg-type]
+            else:
+                self.counter(request[1], request[2])  # type: ignore[arg-type]
 
     def _group_chain(self, view: DirectionView, egress: bool) -> str:
         field, verdict = ("daddr", "return") if egress else ("saddr", "accept")
@@ -323,9 +406,10 @@ def _members(a: Allowance) -> list[int]:
     return [int(i) for i in a.peers.members.nonzero()[0]] if not a.peers.everything else []
 
 
-def render(view: CompiledView, scope: NodeScope) -> Program:
-    """The node's whole program: see the module docstring."""
-    b = _Builder(view)
+def render(view: CompiledView, scope: NodeScope, cache: RenderCache | None = None) -> Program:
+    """The node's whole program: see the module docstring. `cache`, kept from one render
+    to the next, saves recomputing what the compiled view kept unchanged."""
+    b = _Builder(view, cache)
     egress_pods: dict[int, dict[str, str]] = {4: {}, 6: {}}
     ingress_pods: dict[int, dict[str, str]] = {4: {}, 6: {}}
     known: dict[int, set[str]] = {4: set(), 6: set()}
@@ -383,6 +467,7 @@ def render(view: CompiledView, scope: NodeScope) -> Program:
         "ingress": ChainSpec(Chain("ingress"), tuple(ingress_rules)),
         **b.chains,
     }
+    b.cache.prune()
     return Program(Family.INET, TABLE, sets, maps, chains, "netpolicy: NetworkPolicy enforcement",
                    b.notes, b.counters, RenderIndex(b.peer_infos, b.named_infos, b.groups, scope))
 

@@ -156,28 +156,62 @@ class LabelIndex:
 
 
 class CompiledView:
-    """The compiled view of a cluster state. Build once; query many times."""
+    """The compiled view of a cluster state. Build once; query many times.
 
-    def __init__(self, state: ClusterState) -> None:
+    `previous`: the view of an earlier state. When the endpoints and namespaces are the
+    same (a policy changed, say), everything that depends on them alone is taken over —
+    selector masks, peer sets, allowances — and so are the views of endpoints whose
+    policies are the very same objects: only what the change touches is computed again,
+    and what did not change keeps its identity (renderers cache by it)."""
+
+    def __init__(self, state: ClusterState, previous: CompiledView | None = None) -> None:
         self.state = state
         n = len(state.endpoints)
         self.size = n
-        self._labels = LabelIndex(state)
-        ns_names = list(state.namespaces)
-        ns_id = {name: i for i, name in enumerate(ns_names)}
-        self._ns_of = np.array([ns_id[e.namespace] for e in state.endpoints], dtype=np.int32)
-        self._ns_index = _NamespaceIndex(state, ns_names)
-        # hostNetwork pods are never selected nor matched by selectors (see `ClusterState`).
-        self._pods: Mask = np.array([not e.host_network for e in state.endpoints], dtype=bool)
-        self._peer_cache: dict[tuple[Peer, str], Mask] = {}
-        self._named_cache: dict[tuple[str, Protocol], dict[int, Mask]] = {}
+        self._views: dict[tuple[object, ...], DirectionView] = {}
+        self._egress_of: dict[str, list[Allowance]] = {}
+        if previous is not None and previous.state.endpoints == state.endpoints \
+                and previous.state.namespaces == state.namespaces:
+            self._take_over(previous)
+        else:
+            self._labels = LabelIndex(state)
+            ns_names = list(state.namespaces)
+            ns_id = {name: i for i, name in enumerate(ns_names)}
+            self._ns_of = np.array([ns_id[e.namespace] for e in state.endpoints], dtype=np.int32)
+            self._ns_index = _NamespaceIndex(state, ns_names)
+            # hostNetwork pods are never selected nor matched by selectors (`ClusterState`).
+            self._pods: Mask = np.array([not e.host_network for e in state.endpoints],
+                                        dtype=bool)
+            self._peer_cache: dict[tuple[Peer, str], Mask] = {}
+            self._named_cache: dict[tuple[str, Protocol], dict[int, Mask]] = {}
+            self._peer_sets: dict[str, PeerSet] = {}
+            self._ingress_cache: dict[tuple[str, tuple[int | None, ...]], list[Allowance]] = {}
+            self._allowance_cache: dict[tuple[RuleId, int, PortSet], Allowance] = {}
         self._rule_peers: dict[RuleId, PeerSet] = {}
-        self._peer_sets: dict[str, PeerSet] = {}
-        self._ingress_cache: dict[tuple[str, tuple[int | None, ...]], list[Allowance]] = {}
-        self._allowance_cache: dict[tuple[RuleId, int, PortSet], Allowance] = {}
         self.ingress: list[DirectionView] = [OPEN] * n
         self.egress: list[DirectionView] = [OPEN] * n
         self._build()
+
+    def _take_over(self, previous: CompiledView) -> None:
+        """Reuse what depends on endpoints and namespaces only, and what depends on the
+        policies that did not change (the same objects)."""
+        self._labels, self._ns_of, self._ns_index = (previous._labels, previous._ns_of,
+                                                     previous._ns_index)
+        self._pods = previous._pods
+        self._peer_cache, self._named_cache = previous._peer_cache, previous._named_cache
+        self._peer_sets, self._allowance_cache = previous._peer_sets, previous._allowance_cache
+        if "_v4" in previous.__dict__:
+            self.__dict__["_v4"] = previous.__dict__["_v4"]
+        same = {p.key for p in self.state.policies
+                if previous._policy.get(p.key) is p}
+        self._ingress_cache = {k: v for k, v in previous._ingress_cache.items() if k[0] in same}
+        self._egress_of = {k: v for k, v in previous._egress_of.items() if k in same}
+        self._views = {k: v for k, v in previous._views.items()
+                       if all(key in same for key in v.isolated_by)}
+
+    @cached_property
+    def _policy(self) -> dict[str, NetworkPolicy]:
+        return {p.key: p for p in self.state.policies}
 
     # --- sets of endpoints --------------------------------------------------------------
 
@@ -350,8 +384,7 @@ class CompiledView:
                 selected[i].append(policy)
         # Endpoints selected by the same policies (and, for ingress, resolving named ports
         # alike) share one DirectionView object: consumers may group by identity.
-        egress_of: dict[str, list[Allowance]] = {}
-        views: dict[tuple[object, ...], DirectionView] = {}
+        egress_of, views = self._egress_of, self._views
         for i, policies in enumerate(selected):
             if not policies:
                 continue
