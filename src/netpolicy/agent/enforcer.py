@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from netpolicy.agent.conntrack import Conntrack, Flow
 from netpolicy.agent.snapshot import Snapshot
+from netpolicy.api.loading import gc_paused
 from netpolicy.dataplane.incremental import update
 from netpolicy.dataplane.nft import NftRunner
 from netpolicy.dataplane.policy import NodeScope, RenderCache, local_endpoints, render
@@ -61,6 +62,12 @@ class Enforcer:
     totals: Counter[str] = field(default_factory=Counter)
 
     def sync(self, snapshot: Snapshot, generation: int = 0) -> SyncReport:
+        # A sync allocates many short-lived, acyclic objects; a full collection of the
+        # agent's long-lived ones in the middle would only delay the change.
+        with gc_paused():
+            return self._sync(snapshot, generation)
+
+    def _sync(self, snapshot: Snapshot, generation: int) -> SyncReport:
         started = time.perf_counter()
         state = snapshot.state
         cidrs = tuple(ipaddress.ip_network(c) for c in snapshot.pod_cidrs.get(self.node, []))

@@ -23,6 +23,7 @@ from netpolicy.agent.enforcer import Enforcer, Existing
 from netpolicy.agent.snapshot import Converter
 from netpolicy.agent.source import ClusterCache, start_informers
 from netpolicy.agent.status import AgentStatus
+from netpolicy.api.loading import gc_paused
 from netpolicy.dataplane.nft import Nft, NftError
 
 log = logging.getLogger("netpolicy.agent")
@@ -98,7 +99,8 @@ class Agent:
                     self._write_status(counters=False)
                 continue
             try:
-                snapshot = self.converter.snapshot(objects)
+                with gc_paused():
+                    snapshot = self.converter.snapshot(objects)
                 report = self.enforcer.sync(snapshot, generation)
             except NftError as exc:
                 log.error("applying the program failed (nothing changed): %s", exc)

@@ -56,6 +56,7 @@ _PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 _FAMILIES = ((4, "ip", "ipv4_addr"), (6, "ip6", "ipv6_addr"))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _h(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
