@@ -303,6 +303,36 @@ def test_lab_down_leaves_nothing_behind(lab: Lab) -> None:
     ready_pods(lab, "app=testweb", 1)
 
 
+def test_lab_down_after_kill_9_still_cleans_up(tmp_path: Path) -> None:
+    """A lab whose process was killed with SIGKILL has no chance to clean up: `lab down`
+    finds what it made by name and removes it all; `lab up` before that recovers."""
+    crash = Lab("k" + secrets.token_hex(3), tmp_path / "state")
+    ranges = ["--pod-cidr", "10.249.0.0/16", "--service-cidr", "10.248.0.0/16",
+              "--infra-cidr", "198.19.96.0/19"]
+    prefix = f"npl-{crash.name}-"
+    try:
+        crash.netpol("up", "--nodes", "1", *ranges)
+        crash.kubectl("create", "deployment", "web", "--image=nginx")
+        ready_pods(crash, "app=web", 1)
+        pid = int((crash.state / "daemon.pid").read_text())
+        os.kill(pid, 9)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, "the lab process gone")
+        assert [n for n in _netns() if n.startswith(prefix)]  # left behind
+        status = crash.netpol("status", check=False)
+        assert status.returncode == 4 and "left behind" in status.stdout
+        up = crash.netpol("up", *ranges)  # recovers: removes the leftovers, starts again
+        assert "recovering" in up.stderr
+        ready_pods(crash, "app=web", 1)  # the objects survived, the pod runs again
+        os.kill(int((crash.state / "daemon.pid").read_text()), 9)
+    finally:
+        crash.netpol("down", check=False)
+    assert not [n for n in _netns() if n.startswith(prefix)]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert prefix not in links
+    procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(crash.state) not in procs
+
+
 def _netns() -> list[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
