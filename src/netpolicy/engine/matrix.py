@@ -1,16 +1,18 @@
 """Reachability for every ordered pair of endpoints, from the compiled view.
 
-For one (protocol, port), an endpoint's ingress depends only on *which* of its
-allowances cover that port; endpoints with the same such set (the same "signature")
-admit the same sources. So each distinct signature is computed once, as the union of
-its allowances' peer masks, and the N x N table is assembled by indexing:
+The port space is split into *atoms*: maximal (protocol, port range)s on which no
+allowance changes its mind. At one atom, an endpoint's egress depends only on *which*
+peer sets admit it there (its "signature"), and so does its ingress; each distinct
+signature's mask (the endpoints it admits) is computed once, and a pair's verdict is
 
-    allowed[s, d] = egress_row[sig_e(s)][d]  and  ingress_col[sig_i(d)][s]
+    allowed[s, d] = egress_mask[sig_e(s)][d]  and  ingress_mask[sig_i(d)][s]
 
-Connectivity (which ports, per pair) splits the port space into *atoms*: maximal
-ranges on which no allowance changes its mind. Each atom is one table; a pair's
-allowed ports are the atoms its cell is true in. Sources are processed in chunks so
-memory stays bounded on large clusters.
+`matrix` assembles that N x N table for one port by indexing, in chunks of sources so
+memory stays bounded. `connectivity` (every atom) first groups endpoints that no
+verdict can tell apart: two sources with the same egress signature at every atom and
+the same membership in every ingress mask have equal rows (and likewise destinations,
+columns), so the atoms are evaluated only between one representative of each group and
+spread to the N x N table at the end. Pods always reach themselves (loopback, point 11).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import numpy.typing as npt
 
 from netpolicy.api.objects import PROTOCOLS, Protocol
 from netpolicy.engine.compiled import Allowance, CompiledView, DirectionView, Mask
-from netpolicy.engine.ports import MAX_PORT, MIN_PORT, PortSet
+from netpolicy.engine.ports import ALL, MAX_PORT, MIN_PORT, PortSet
 
 Atom = tuple[Protocol, int, int]
-CHUNK_CELLS = 1 << 25  # cells (sources x destinations x atoms) computed at a time
+CHUNK_CELLS = 1 << 25  # cells (sources x destinations) computed at a time
+Signatures = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -57,49 +60,77 @@ class Connectivity:
 
 
 class _Side:
-    """One direction's signatures for a given atom, and their masks."""
+    """One direction over a list of atoms: `sig[e, j]`, the signature of endpoint e at
+    atom j, and `masks[k]`, the endpoints signature k admits on the other side."""
 
-    def __init__(self, views: Sequence[DirectionView], size: int) -> None:
-        self.size = size
+    def __init__(self, views: Sequence[DirectionView], size: int, parts: Sequence[Atom]) -> None:
+        self._parts = parts
+        self._protocol = np.array([PROTOCOLS.index(p) for p, _, _ in parts], dtype=np.int8)
+        self._first = np.array([lo for _, lo, _ in parts], dtype=np.int32)
+        self._covers: dict[int, npt.NDArray[np.bool_]] = {}
+        self._ids: dict[tuple[int, ...] | None, int] = {}
+        self._chosen: list[list[Allowance] | None] = []
+        self.sig: Signatures = np.empty((size, len(parts)), dtype=np.int32)
         # The compiled view shares one view object between endpoints alike: decide once
         # per distinct view, then spread the answer to its endpoints.
         groups: dict[int, tuple[DirectionView, list[int]]] = {}
         for i, view in enumerate(views):
             groups.setdefault(id(view), (view, []))[1].append(i)
-        self.groups = [(view, np.array(idx, dtype=np.intp)) for view, idx in groups.values()]
+        for view, indexes in groups.values():
+            self.sig[np.array(indexes, dtype=np.intp)] = self._row(view)
+        self.masks = self._masks(size)
 
-    def tables(self, protocol: Protocol, port: int) -> tuple[npt.NDArray[np.intp], Mask]:
-        """(signature index per endpoint, mask per signature)."""
-        sig_ids: dict[tuple[int, ...] | None, int] = {}
-        sig_of = np.empty(self.size, dtype=np.intp)
-        members: list[list[Allowance] | None] = []
-        for view, indexes in self.groups:
-            if not view.isolated:
-                sig: tuple[int, ...] | None = None
-                chosen: list[Allowance] | None = None
-            else:
-                chosen = [a for a in view.allowances if a.ports.contains(protocol, port)]
-                sig = tuple(sorted({id(a.peers) for a in chosen}))
-            j = sig_ids.get(sig)
-            if j is None:
-                j = sig_ids[sig] = len(members)
-                members.append(chosen)
-            sig_of[indexes] = j
-        masks = np.zeros((len(members), self.size), dtype=bool)
-        for j, chosen in enumerate(members):
+    def _cover(self, ports: PortSet) -> npt.NDArray[np.bool_]:
+        """Which atoms `ports` contains."""
+        out = self._covers.get(id(ports))
+        if out is None:
+            out = np.zeros(len(self._parts), dtype=bool)
+            for protocol, intervals in ports.ranges:
+                mine = self._protocol == PROTOCOLS.index(protocol)
+                for lo, hi in intervals:  # an atom is inside or outside every interval
+                    out |= mine & (self._first >= lo) & (self._first <= hi)
+            self._covers[id(ports)] = out
+        return out
+
+    def _id(self, chosen: list[Allowance] | None) -> int:
+        """The signature of admitting through `chosen` (None: not isolated, admit all)."""
+        key: tuple[int, ...] | None = None
+        if chosen is not None and not any(a.peers.everything for a in chosen):
+            key = tuple(sorted({id(a.peers) for a in chosen}))
+        else:
+            chosen = None
+        k = self._ids.get(key)
+        if k is None:
+            k = self._ids[key] = len(self._chosen)
+            self._chosen.append(chosen)
+        return k
+
+    def _row(self, view: DirectionView) -> Signatures:
+        """A view's signature at every atom."""
+        if not view.isolated:
+            return np.full(len(self._parts), self._id(None), dtype=np.int32)
+        if not view.allowances:
+            return np.full(len(self._parts), self._id([]), dtype=np.int32)
+        bits = np.stack([self._cover(a.ports) for a in view.allowances])
+        # Atoms where the same allowances apply have the same signature: one per column.
+        columns, inverse = np.unique(np.packbits(bits, axis=0), axis=1, return_inverse=True)
+        ids = [self._id([a for a, on in zip(view.allowances, np.unpackbits(col)[: len(bits)],
+                                           strict=True) if on])
+               for col in columns.T]
+        return np.array(ids, dtype=np.int32)[inverse.reshape(-1)]
+
+    def _masks(self, size: int) -> Mask:
+        masks = np.zeros((len(self._chosen), size), dtype=bool)
+        for k, chosen in enumerate(self._chosen):
             if chosen is None:
-                masks[j] = True
+                masks[k] = True
                 continue
             seen: set[int] = set()
             for a in chosen:
-                if id(a.peers) in seen:
-                    continue
-                seen.add(id(a.peers))
-                if a.peers.everything:
-                    masks[j] = True
-                    break
-                masks[j] |= a.peers.members
-        return sig_of, masks
+                if id(a.peers) not in seen:
+                    seen.add(id(a.peers))
+                    masks[k] |= a.peers.members
+        return masks
 
 
 def _chunks(n: int, per_row: int) -> list[slice]:
@@ -107,41 +138,23 @@ def _chunks(n: int, per_row: int) -> list[slice]:
     return [slice(i, min(n, i + step)) for i in range(0, n, step)]
 
 
-class _Sides:
-    """What every (protocol, port) of one view shares: both directions' view groups, and
-    the pods (which always reach themselves: loopback, point 11; a workload stands for
-    several pods, so its self pair is judged by the policies like any other pair)."""
-
-    def __init__(self, view: CompiledView) -> None:
-        self.egress = _Side(view.egress, view.size)
-        self.ingress = _Side(view.ingress, view.size)
-        self.loop = np.array([i for i, e in enumerate(view.state.endpoints) if e.is_pod],
-                             dtype=np.intp)
-
-
-class _Tables:
-    """Both directions' signatures and masks for one (protocol, port)."""
-
-    def __init__(self, sides: _Sides, protocol: Protocol, port: int) -> None:
-        self.e_sig, self.e_mask = sides.egress.tables(protocol, port)
-        self.i_sig, self.i_mask = sides.ingress.tables(protocol, port)
-        self.loop = sides.loop
-
-    def block(self, rows: slice) -> Mask:
-        """allowed[rows, :]"""
-        out: Mask = self.e_mask[self.e_sig[rows]] & self.i_mask[:, rows].T[:, self.i_sig]
-        mine = self.loop[(self.loop >= rows.start) & (self.loop < rows.stop)]
-        out[mine - rows.start, mine] = True
-        return out
+def _pods(view: CompiledView) -> npt.NDArray[np.intp]:
+    """Indexes of the endpoints that are pods (a workload stands for several pods, so its
+    self pair is judged by the policies like any other pair)."""
+    return np.array([i for i, e in enumerate(view.state.endpoints) if e.is_pod], dtype=np.intp)
 
 
 def matrix(view: CompiledView, port: int, protocol: Protocol = "TCP") -> Matrix:
     """The truth table for new connections on `protocol`/`port`, every ordered pair."""
     n = view.size
-    tables = _Tables(_Sides(view), protocol, port)
+    parts = [(protocol, port, port)]
+    egress, ingress = _Side(view.egress, n, parts), _Side(view.ingress, n, parts)
+    e_sig, i_sig = egress.sig[:, 0], ingress.sig[:, 0]
     allowed = np.zeros((n, n), dtype=bool)
     for rows in _chunks(n, n):
-        allowed[rows] = tables.block(rows)
+        allowed[rows] = egress.masks[e_sig[rows]] & ingress.masks[:, rows].T[:, i_sig]
+    pods = _pods(view)
+    allowed[pods, pods] = True
     keys = tuple(e.key for e in view.state.endpoints)
     return Matrix(keys, protocol, port, allowed)
 
@@ -166,31 +179,61 @@ def atoms(view: CompiledView) -> list[Atom]:
     return out
 
 
+def _classes(sig: Signatures, member: Mask) -> tuple[npt.NDArray[np.intp],
+                                                    npt.NDArray[np.intp]]:
+    """Group endpoints by (signature at every atom, membership in every mask of the
+    other side): (one representative per group, the group of each endpoint)."""
+    n = sig.shape[0]
+    key = np.ascontiguousarray(np.concatenate(
+        [sig.view(np.uint8).reshape(n, -1), np.packbits(member, axis=1)], axis=1))
+    # Unique rows as opaque byte strings: one 1-D sort (memcmp), not a row-wise one.
+    flat = key.view(np.dtype((np.void, key.shape[1]))).ravel()
+    _, first, group = np.unique(flat, return_index=True, return_inverse=True)
+    return first.astype(np.intp), group.reshape(-1).astype(np.intp)
+
+
+def _port_set(parts: Sequence[Atom], bits: npt.NDArray[np.uint8]) -> PortSet:
+    on = np.unpackbits(bits)[: len(parts)]
+    by_protocol: dict[Protocol, list[tuple[int, int]]] = {p: [] for p in PROTOCOLS}
+    for (p, lo, hi), bit_on in zip(parts, on, strict=True):
+        if bit_on:
+            by_protocol[p].append((lo, hi))
+    return PortSet.of(by_protocol)
+
+
 def connectivity(view: CompiledView) -> Connectivity:
     """For every ordered pair of endpoints, the ports a new connection may use."""
     n = view.size
     parts = atoms(view)
-    packed = np.zeros((n, n, (len(parts) + 7) // 8), dtype=np.uint8)
-    sides = _Sides(view)
-    for j, (protocol, lo, _) in enumerate(parts):
-        tables = _Tables(sides, protocol, lo)
+    egress, ingress = _Side(view.egress, n, parts), _Side(view.ingress, n, parts)
+    sources, source_group = _classes(egress.sig, ingress.masks.T)
+    targets, target_group = _classes(ingress.sig, egress.masks.T)
+    e_masks = egress.masks[:, targets]  # signature x target representative
+    i_masks = ingress.masks[:, sources]  # signature x source representative
+    packed = np.zeros((len(sources), len(targets), (len(parts) + 7) // 8), dtype=np.uint8)
+    for j in range(len(parts)):
         bit = np.uint8(1 << (7 - j % 8))
-        for rows in _chunks(n, n):
-            packed[rows, :, j // 8] |= tables.block(rows).astype(np.uint8) * bit
-    flat = np.ascontiguousarray(packed.reshape(n * n, -1))
-    # Unique rows as opaque byte strings: one 1-D sort (memcmp), not a row-wise one.
-    width = flat.shape[1]
-    keys_1d = flat.view(np.dtype((np.void, width))).ravel()
-    uniq_keys, inverse = np.unique(keys_1d, return_inverse=True)
-    uniq = uniq_keys.view(np.uint8).reshape(-1, width)
-    port_sets = []
-    for row in uniq:
-        on = np.unpackbits(row)[: len(parts)]
-        by_protocol: dict[Protocol, list[tuple[int, int]]] = {p: [] for p in PROTOCOLS}
-        for (p, lo, hi), bit_on in zip(parts, on, strict=True):
-            if bit_on:
-                by_protocol[p].append((lo, hi))
-        port_sets.append(PortSet.of(by_protocol))
-    cell = inverse.reshape(n, n).astype(np.int32)
+        i_sig = ingress.sig[targets, j]
+        for rows in _chunks(len(sources), len(targets)):
+            block = e_masks[egress.sig[sources[rows], j]] & i_masks[:, rows].T[:, i_sig]
+            packed[rows, :, j // 8] |= block.astype(np.uint8) * bit
+    width = packed.shape[2]
+    flat = np.ascontiguousarray(packed.reshape(-1, width))
+    uniq, inverse = np.unique(flat.view(np.dtype((np.void, width))).ravel(),
+                              return_inverse=True)
+    port_sets = [_port_set(parts, row) for row in uniq.view(np.uint8).reshape(-1, width)]
+    by_group = inverse.reshape(len(sources), len(targets)).astype(np.int32)
+    cell = by_group[source_group[:, None], target_group[None, :]]
+    pods = _pods(view)
+    if len(pods):
+        if ALL not in port_sets:
+            port_sets.append(ALL)
+        cell[pods, pods] = port_sets.index(ALL)
+        # Drop the port sets only self pairs of representatives had.
+        used = np.bincount(cell.ravel(), minlength=len(port_sets)) > 0
+        if not used.all():
+            renumber = np.cumsum(used, dtype=np.int32) - 1
+            cell = renumber[cell]
+            port_sets = [ps for ps, keep in zip(port_sets, used, strict=True) if keep]
     keys = tuple(e.key for e in view.state.endpoints)
     return Connectivity(keys, tuple(port_sets), cell)
