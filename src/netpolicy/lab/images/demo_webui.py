@@ -8,27 +8,18 @@ status 503 and `{"hashes": null, "error": "redis unreachable: ..."}`. Every requ
 Redis afresh over a new connection, so a policy change shows at the next request. One thread
 per connection, keep-alive; one access line per request on stdout; exit 0 on SIGTERM.
 
-Run as a standalone script (`python -I -S demo_webui.py`): standard library only.
+Run as a standalone script (`python -I -S demo_webui.py`): standard library only (and demo_common.py
+beside it).
 """
 
 import os
-import signal
-import socket
 import sys
-import threading
-import time
 
-TIMEOUT = 2.0
-MAX_BODY = 1 << 20
-HOSTNAME = os.environ.get("HOSTNAME") or socket.gethostname()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `python -I` leaves it out
+from demo_common import HOSTNAME, Failure, connect, explain, say, serve_http, stop_on_signals
+
 REDIS_HOST = os.environ.get("REDIS_HOST") or "redis"
 REDIS_PORT = int(os.environ.get("REDIS_PORT") or 6379)
-REASONS = {
-    200: "OK", 404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
-    413: "Content Too Large", 503: "Service Unavailable",
-}  # fmt: skip
-Address = tuple[socket.AddressFamily, tuple[object, ...]]  # family, socket address
-_log_lock = threading.Lock()
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -49,74 +40,6 @@ body {{ font-family: sans-serif; margin: 2em auto; width: 35em; }}
 </body>
 </html>
 """
-
-
-class Failure(Exception):
-    """Redis answered, but not as it should."""
-
-
-def say(line: str) -> None:
-    with _log_lock:
-        sys.stdout.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
-        sys.stdout.flush()
-
-
-def explain(exc: BaseException) -> str:
-    """What went wrong, in the words a network problem is usually described with."""
-    if isinstance(exc, socket.gaierror):
-        return f"DNS: {exc.strerror}"
-    if isinstance(exc, TimeoutError):
-        return str(exc) or "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    if isinstance(exc, Failure):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def resolve(host: str, port: int) -> list[Address]:
-    """getaddrinfo, given up after TIMEOUT: the C resolver's own timeouts (5 s per server and
-    search domain) would stall a page for half a minute when DNS is cut off."""
-    try:
-        socket.inet_pton(socket.AF_INET, host)
-        return [(socket.AF_INET, (host, port))]
-    except OSError:
-        pass
-    found: list[list[Address] | OSError] = []
-    done = threading.Event()
-
-    def lookup() -> None:
-        try:
-            found.append([(i[0], i[4]) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)])
-        except OSError as exc:
-            found.append(exc)
-        done.set()
-
-    threading.Thread(target=lookup, daemon=True).start()
-    if not done.wait(TIMEOUT):
-        raise TimeoutError(f"DNS: no answer for {host} in {TIMEOUT:g}s")
-    if isinstance(found[0], OSError):
-        raise found[0]
-    return found[0]
-
-
-def connect(host: str, port: int) -> socket.socket:
-    """A TCP connection to the first address of `host` that accepts one."""
-    problem: OSError = OSError(f"no address for {host}")
-    for family, address in resolve(host, port):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.settimeout(TIMEOUT)
-        try:
-            sock.connect(address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            problem = exc
-    raise problem
 
 
 def read_counter() -> int:
@@ -162,77 +85,11 @@ def handle(method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
     return 200, "text/html; charset=utf-8", page.encode()
 
 
-def serve(conn: socket.socket, peer: str) -> None:
-    """HTTP/1.1 on one connection: requests with Content-Length bodies, keep-alive."""
-    buffer = b""
-    with conn:
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = conn.recv(65536)
-                if not chunk or len(buffer) > 65536:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split()
-            if len(parts) != 3:
-                return
-            method, target, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0") or 0)
-            if length > MAX_BODY or "transfer-encoding" in headers:
-                status = 413 if length > MAX_BODY else 411
-                conn.sendall(f"HTTP/1.1 {status} {REASONS[status]}\r\nConnection: close\r\n\r\n".encode())
-                say(f'{peer} "{lines[0]}" {status} 0')
-                return
-            while len(buffer) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            body, buffer = buffer[:length], buffer[length:]
-            status, kind, payload = handle(method, target.split("?", 1)[0], body)
-            if method == "HEAD":
-                payload = b""
-            keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-            conn.sendall(
-                f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(payload)}\r\n"
-                f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode()
-                + payload
-            )
-            say(f'{peer} "{lines[0]}" {status} {len(payload)}')
-            if not keep_alive:
-                return
-
-
-def _serve_quietly(conn: socket.socket, peer: str) -> None:
-    try:
-        serve(conn, peer)
-    except (OSError, ValueError):
-        return  # the client went away, or sent nonsense
-
-
-def stop(*_: object) -> None:
-    os.write(1, b"webui: stopping\n")  # not sys.stdout: the signal may interrupt a write to it
-    os._exit(0)
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals("webui")
     port = int(os.environ.get("PORT") or 80)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", port))
-    listener.listen(128)
     say(f"webui: serving on port {port}, counter from redis at {REDIS_HOST}:{REDIS_PORT}")
-    while True:
-        conn, (host, peer_port) = listener.accept()
-        threading.Thread(target=_serve_quietly, args=(conn, f"{host}:{peer_port}"), daemon=True).start()
+    serve_http(port, handle)
 
 
 if __name__ == "__main__":

@@ -14,88 +14,18 @@ next round. Names are resolved with `socket.getaddrinfo`, that is by the C libra
 pod's /etc/resolv.conf, search domains included: `rng` is rng.<namespace>.svc.cluster.local.
 Exit 0 on SIGTERM.
 
-Run as a standalone script (`python -I -S demo_worker.py`): standard library only.
+Run as a standalone script (`python -I -S demo_worker.py`): standard library only (and demo_common.py
+beside it).
 """
 
 import os
-import signal
-import socket
 import sys
-import threading
 import time
 
-TIMEOUT = 2.0
-Address = tuple[socket.AddressFamily, tuple[object, ...]]  # family, socket address
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `python -I` leaves it out
+from demo_common import Failure, connect, explain, say, stop_on_signals
 
-
-class Failure(Exception):
-    """A service answered, but not as it should."""
-
-
-def say(line: str) -> None:
-    try:
-        sys.stdout.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
-        sys.stdout.flush()
-    except OSError:
-        pass  # a full disk or a closed pipe does not stop the work
-
-
-def explain(exc: BaseException) -> str:
-    """What went wrong, in the words a network problem is usually described with."""
-    if isinstance(exc, socket.gaierror):
-        return f"DNS: {exc.strerror}"
-    if isinstance(exc, TimeoutError):
-        return str(exc) or "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    if isinstance(exc, Failure):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def resolve(host: str, port: int) -> list[Address]:
-    """getaddrinfo, given up after TIMEOUT: the C resolver's own timeouts (5 s per server and
-    search domain) would stall a round for half a minute when DNS is cut off."""
-    try:
-        socket.inet_pton(socket.AF_INET, host)
-        return [(socket.AF_INET, (host, port))]
-    except OSError:
-        pass
-    found: list[list[Address] | OSError] = []
-    done = threading.Event()
-
-    def lookup() -> None:
-        try:
-            found.append([(i[0], i[4]) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)])
-        except OSError as exc:
-            found.append(exc)
-        done.set()
-
-    threading.Thread(target=lookup, daemon=True).start()
-    if not done.wait(TIMEOUT):
-        raise TimeoutError(f"DNS: no answer for {host} in {TIMEOUT:g}s")
-    if isinstance(found[0], OSError):
-        raise found[0]
-    return found[0]
-
-
-def connect(host: str, port: int) -> socket.socket:
-    """A TCP connection to the first address of `host` that accepts one."""
-    problem: OSError = OSError(f"no address for {host}")
-    for family, address in resolve(host, port):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.settimeout(TIMEOUT)
-        try:
-            sock.connect(address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            problem = exc
-    raise problem
+__all__ = ["Failure", "explain", "http", "redis", "split_url", "work"]
 
 
 def split_url(url: str) -> tuple[str, int, str]:
@@ -168,14 +98,8 @@ def work(round_: int, rng_url: str, hasher_url: str, redis_host: str, redis_port
     say(f"round {round_}: {len(data)} bytes hashed to {digest[:16]}..., hashes={total} ({elapsed:.3f}s)")
 
 
-def stop(*_: object) -> None:
-    os.write(1, b"worker: stopping\n")  # not sys.stdout: the signal may interrupt a write to it
-    os._exit(0)
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals("worker")
     env = os.environ
     rng_url = env.get("RNG_URL") or "http://rng/32"
     hasher_url = env.get("HASHER_URL") or "http://hasher/"
