@@ -792,8 +792,12 @@ def agent_child(args: argparse.Namespace) -> int:
 
 # --- 3. connection set-up latency ---------------------------------------------------------------
 
+# Client and server each stay on one CPU (the last two): where the scheduler puts them
+# otherwise changes from round to round and moves the medians by ±10 %, more than the
+# rules do.
 SERVER = r"""
-import socket, sys, threading
+import os, socket, sys, threading
+os.sched_setaffinity(0, {os.cpu_count() - 1})
 
 def serve(port, stream):
     s = socket.socket()
@@ -820,7 +824,8 @@ sys.stdin.read()
 """
 
 CLIENT = r"""
-import json, socket, struct, sys, time
+import json, os, socket, struct, sys, time
+os.sched_setaffinity(0, {max(0, os.cpu_count() - 2)})
 
 mode, host, port, arg = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 if mode == "connect":
