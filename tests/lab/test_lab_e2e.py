@@ -23,9 +23,10 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
 ]
-# Ranges of their own, so a lab someone runs by hand on this machine does not clash.
+# Ranges of their own, so a lab someone runs by hand on this machine does not clash (nor
+# the kill -9 test's lab, which runs while this one is up).
 RANGES = ["--pod-cidr", "10.251.0.0/16", "--service-cidr", "10.252.0.0/16",
-          "--infra-cidr", "198.19.0.0/16"]
+          "--infra-cidr", "198.19.0.0/18"]
 
 
 class Lab:
@@ -35,8 +36,12 @@ class Lab:
                     "KUBECONFIG": str(state / "kubeconfig")}
 
     def netpol(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["netpol", "lab", *args, "--name", self.name], env=self.env,
-                              capture_output=True, text=True, check=check, timeout=120)
+        result = subprocess.run(["netpol", "lab", *args, "--name", self.name], env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"netpol lab {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 60,
                 stdin: str | None = None) -> subprocess.CompletedProcess[str]:
