@@ -336,6 +336,7 @@ def test_lab_down_after_kill_9_still_cleans_up(tmp_path: Path) -> None:
     assert prefix not in links
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(crash.state) not in procs
+    assert not Path(f"/run/netpolicy/lab-{crash.name}.json").exists()  # the host-wide entry
 
 
 def _netns() -> list[str]:

@@ -151,12 +151,13 @@ def down(
 ) -> None:
     """Stop the lab and remove everything it added to the host (also after a crash)."""
     _need_root()
-    from netpolicy.lab.state import LabSettings
+    from netpolicy.lab.state import LabSettings, forget_stopped
     from netpolicy.lab.topology import leftovers, teardown
 
     paths = _paths(name, state_dir)
     _refuse_other_lab(name, paths)
     was_running = paths.stop_daemon()
+    forget_stopped(name, paths.root)
     config = (paths.load_settings() or LabSettings(name=name)).config()
     left = leftovers(config)
     if left:

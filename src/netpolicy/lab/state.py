@@ -66,6 +66,18 @@ def unregister_running(name: str) -> None:
         pass
 
 
+def forget_stopped(name: str, root: Path) -> None:
+    """Remove the entry of a lab of this state directory whose process is gone (killed:
+    it could not unregister itself)."""
+    path = RUN_DIR / f"lab-{name}.json"
+    try:
+        data = json.loads(path.read_text())
+        if str(data["stateDir"]) == str(root) and not _alive(int(data["pid"])):
+            path.unlink()
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+
+
 @dataclass(frozen=True)
 class LabSettings:
     """What `lab up` was asked for; persisted so a restart rebuilds the same lab."""
