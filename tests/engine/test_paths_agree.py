@@ -185,3 +185,10 @@ def test_external_addresses_follow_ip_blocks(state: ClusterState, third: int, la
                     a.peers.everything or any(b.contains(party.ip) for b in a.peers.ip_blocks))  # type: ignore[union-attr]
                 for a in side.allowances)
             assert v_in.ingress.allowed == expected
+
+
+def test_a_cluster_without_endpoints_has_empty_tables() -> None:
+    view = CompiledView(ClusterState([], [], []))
+    assert matrix(view, 80).allowed.shape == (0, 0)
+    conn = connectivity(view)
+    assert conn.endpoints == () and conn.cell.shape == (0, 0) and conn.port_sets == ()

@@ -185,7 +185,8 @@ def _classes(sig: Signatures, member: Mask) -> tuple[npt.NDArray[np.intp],
     other side): (one representative per group, the group of each endpoint)."""
     n = sig.shape[0]
     key = np.ascontiguousarray(np.concatenate(
-        [sig.view(np.uint8).reshape(n, -1), np.packbits(member, axis=1)], axis=1))
+        [sig.view(np.uint8).reshape(n, sig.shape[1] * sig.itemsize),
+         np.packbits(member, axis=1)], axis=1))
     # Unique rows as opaque byte strings: one 1-D sort (memcmp), not a row-wise one.
     flat = key.view(np.dtype((np.void, key.shape[1]))).ravel()
     _, first, group = np.unique(flat, return_index=True, return_inverse=True)
@@ -211,10 +212,11 @@ def connectivity(view: CompiledView) -> Connectivity:
     e_masks = egress.masks[:, targets]  # signature x target representative
     i_masks = ingress.masks[:, sources]  # signature x source representative
     packed = np.zeros((len(sources), len(targets), (len(parts) + 7) // 8), dtype=np.uint8)
+    chunks = _chunks(len(sources), len(targets))
     for j in range(len(parts)):
         bit = np.uint8(1 << (7 - j % 8))
         i_sig = ingress.sig[targets, j]
-        for rows in _chunks(len(sources), len(targets)):
+        for rows in chunks:
             block = e_masks[egress.sig[sources[rows], j]] & i_masks[:, rows].T[:, i_sig]
             packed[rows, :, j // 8] |= block.astype(np.uint8) * bit
     width = packed.shape[2]
