@@ -4,6 +4,7 @@ that need no HTTP: patches, protobuf, SPDY constants."""
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from netpolicy.lab.apiserver import install_admission
+from netpolicy.lab.apiserver.decode import parse_body
 from netpolicy.lab.apiserver.patch import apply_patch
 from netpolicy.lab.apiserver.protobuf import decode as decode_protobuf
 from netpolicy.lab.apiserver.spdy import DICTIONARY
@@ -255,3 +257,13 @@ def test_protobuf_bodies_decode_to_the_json_object() -> None:
 def test_the_spdy_header_dictionary_is_the_spdy3_one() -> None:
     assert len(DICTIONARY) == 1423
     assert zlib.adler32(DICTIONARY) == 0xE3C6A7C2
+
+
+@pytest.mark.parametrize("media", ["application/json", "application/apply-patch+yaml"])
+def test_escaped_surrogates_decode_as_go_does(media: str) -> None:
+    """A surrogate pair is one character, a lone surrogate U+FFFD, in JSON and in YAML: every
+    decoded string can be written back as UTF-8 (a lone one made the server answer 500)."""
+    body = b'{"a": "\\ud800\\udc00", "b\\udfff": "\\ud800x"}'
+    decoded = parse_body(body, media)
+    assert decoded == {"a": "\U00010000", "b\ufffd": "\ufffdx"}
+    json.dumps(decoded, ensure_ascii=False).encode("utf-8")

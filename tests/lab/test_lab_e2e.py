@@ -328,7 +328,23 @@ def test_lab_down_after_kill_9_still_cleans_up(tmp_path: Path) -> None:
         up = crash.netpol("up", *ranges)  # recovers: removes the leftovers, starts again
         assert "recovering" in up.stderr
         ready_pods(crash, "app=web", 1)  # the objects survived, the pod runs again
-        os.kill(int((crash.state / "daemon.pid").read_text()), 9)
+        pid = int((crash.state / "daemon.pid").read_text())
+        os.kill(pid, 9)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, "the lab process gone")
+        # Another lab on the same ranges is refused, naming the lab left behind...
+        other = Lab("o" + secrets.token_hex(3), tmp_path / "other")
+        refused = other.netpol("up", "--nodes", "1", *ranges, check=False)
+        assert refused.returncode == 4
+        assert f"belong to lab {crash.name!r}" in refused.stderr and "netpol lab prune" in refused.stderr
+        assert not [n for n in _netns() if n.startswith(f"npl-{other.name}-")]
+        # ...and `lab prune` removes what dead labs left, never a running lab's namespaces.
+        others_before = [n for n in _netns() if not n.startswith(prefix)]
+        pruned = subprocess.run(["netpol", "lab", "prune"], capture_output=True, text=True,
+                                timeout=120)
+        assert pruned.returncode == 0, pruned.stderr
+        assert f"lab {crash.name!r}: removed netns {prefix}" in pruned.stdout
+        assert not [n for n in _netns() if n.startswith(prefix)]
+        assert set(others_before) <= set(_netns())
     finally:
         crash.netpol("down", check=False)
     assert not [n for n in _netns() if n.startswith(prefix)]

@@ -185,7 +185,7 @@ def test_a_lab_refuses_to_start_over_leftovers_or_a_clashing_host_route(lab: Top
         service_cidr=other.service_cidr,
         infra_cidr=other.infra_cidr,
     )
-    with pytest.raises(LabNetworkError, match="overlaps"):
+    with pytest.raises(LabNetworkError, match=f"overlaps.*belong to lab '{lab.config.name}'"):
         create_fabric(clashing)
     assert leftovers(clashing) == []
 

@@ -176,6 +176,34 @@ def down(
 
 
 @lab_app.command()
+def prune() -> None:
+    """Remove what every lab whose process is gone left on the host (any name, any state
+    directory); running labs are never touched."""
+    _need_root()
+    from netpolicy.lab.state import LabSettings, forget_dead, registered_labs, running_lab
+    from netpolicy.lab.topology import labs_on_host, leftovers, teardown
+
+    removed = 0
+    for lab in sorted(set(labs_on_host()) | set(registered_labs())):
+        if running_lab(lab) is not None:
+            continue
+        config = LabSettings(name=lab).config()  # the names depend on the lab's name only
+        left = leftovers(config)
+        teardown(config)
+        forget_dead(lab)
+        if left:
+            removed += 1
+            typer.echo(f"lab {lab!r}: removed {', '.join(left)}")
+    remaining = [lab for lab in labs_on_host() if running_lab(lab) is None]
+    if remaining:
+        typer.echo("error: could not remove what these labs left: " + ", ".join(remaining),
+                   err=True)
+        raise typer.Exit(EXIT_LAB)
+    if not removed:
+        typer.echo("nothing left behind by stopped labs")
+
+
+@lab_app.command()
 def status(
     output: Annotated[Literal["text", "json"], typer.Option("--output", "-o")] = "text",
     name: Name = "lab",

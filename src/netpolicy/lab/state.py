@@ -66,6 +66,20 @@ def unregister_running(name: str) -> None:
         pass
 
 
+def registered_labs() -> list[str]:
+    """Names of the labs with a host-wide entry (running or killed)."""
+    try:
+        return sorted(p.name[4:-5] for p in RUN_DIR.glob("lab-*.json"))
+    except OSError:
+        return []
+
+
+def forget_dead(name: str) -> None:
+    """Remove the entry of the lab called `name` if its process is gone."""
+    if running_lab(name) is None:
+        (RUN_DIR / f"lab-{name}.json").unlink(missing_ok=True)
+
+
 def forget_stopped(name: str, root: Path) -> None:
     """Remove the entry of a lab of this state directory whose process is gone (killed:
     it could not unregister itself)."""

@@ -66,6 +66,8 @@ from netpolicy.errors import NetpolError
 
 ETC_NETNS = Path("/etc/netns")
 """Where `ip netns exec NAME` finds the files it bind-mounts over /etc."""
+LAB_PREFIX = "npl-"
+"""Every namespace, link and /etc/netns directory of every lab starts with this."""
 
 _LAB_NAME = re.compile(r"[a-z0-9]{1,9}\Z")  # host link `npl-<lab>-h` must fit in 15 characters
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\Z")
@@ -116,7 +118,7 @@ class LabConfig:
     @property
     def prefix(self) -> str:
         """Every name this lab creates starts with this."""
-        return f"npl-{self.name}-"
+        return f"{LAB_PREFIX}{self.name}-"
 
     @property
     def fabric_netns(self) -> str:
@@ -420,14 +422,36 @@ def _host_clashes(config: LabConfig) -> list[str]:
         return nl.routes()
 
     clashes = []
-    for route in netns.configure(None, routes):
+    host_routes = netns.configure(None, routes)
+    for route in host_routes:
         net = ipaddress.IPv4Network(route.dst)
         if net.prefixlen == 0:
             continue  # the default route is fine: more specific routes win
         for mine in ours:
             if net.overlaps(mine):
                 clashes.append(f"host route {route.dst} dev {route.dev} overlaps {mine}")
+    others = sorted({lab for r in host_routes
+                     if (lab := lab_of(r.dev or "")) and lab != config.name})
+    if clashes and others:
+        clashes.append("these routes belong to lab " + ", ".join(repr(o) for o in others)
+                       + ": use other ranges, or remove it (`netpol lab down --name NAME`, or "
+                       "`netpol lab prune` for every lab whose process is gone)")
     return clashes
+
+
+def lab_of(name: str) -> str | None:
+    """The lab a namespace or link name belongs to (`npl-<lab>-...`), or None."""
+    if not name.startswith(LAB_PREFIX):
+        return None
+    lab, sep, _ = name[len(LAB_PREFIX):].partition("-")
+    return lab if sep and lab else None
+
+
+def labs_on_host() -> list[str]:
+    """Names of the labs that have namespaces or host links on this host."""
+    found = {lab_of(n) for n in netns.names(LAB_PREFIX)}
+    found |= {lab_of(n) for n in _host_links(LAB_PREFIX)}
+    return sorted(lab for lab in found if lab)
 
 
 def create_fabric(config: LabConfig) -> Topology:

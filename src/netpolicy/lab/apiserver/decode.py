@@ -71,9 +71,22 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("json: unsupported value: NaN or Inf")
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return _unicode(value)
+    if value is None or isinstance(value, int | float | bool):
         return value
     return str(value)
+
+
+def _unicode(text: str) -> str:
+    """Text as Go decodes it: an escaped surrogate pair (`\\ud800\\udc00`, which PyYAML
+    leaves as two code points) is one character, a lone surrogate is U+FFFD, so every
+    string can be encoded as UTF-8 again."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _key(key: Any) -> str:
@@ -81,7 +94,7 @@ def _key(key: Any) -> str:
         return "true" if key else "false"
     if key is None:
         return "null"
-    return str(key)
+    return _unicode(str(key))
 
 
 @dataclass(frozen=True, slots=True)
