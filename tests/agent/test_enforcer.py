@@ -135,3 +135,55 @@ def test_unknown_local_addresses_fail_closed() -> None:
     rules = nft.rules(Family.INET, "netpol", "ingress")
     assert any("10.0.0.0/24" in r and "!= @known_pods4" in r and "drop" in r for r in rules)
     assert ipaddress.ip_network("10.0.0.0/24")
+
+
+def group_chain_rules(enforcer: Enforcer, ip: str, direction: str = "ingress") -> tuple[str, ...]:
+    assert enforcer.program is not None
+    target = enforcer.program.maps[f"{direction}_pods4"].entries[ip]
+    return enforcer.program.chains[target.removeprefix("jump ")].rules
+
+
+B_FROM_A = """
+metadata: {name: NAME}
+spec:
+  podSelector: {matchLabels: {app: b}}
+  ingress: [RULES]
+"""
+FROM_A = "{from: [{podSelector: {matchLabels: {app: a}}}], ports: [PORTS]}"
+
+
+def policy(name: str, *ports: str) -> str:
+    return B_FROM_A.replace("NAME", name).replace(
+        "RULES", ", ".join(FROM_A.replace("PORTS", p) for p in ports))
+
+
+def test_one_port_is_matched_inline_and_several_by_a_set() -> None:
+    enforcer = Enforcer("n1", CountingNft())
+    enforcer.sync(snapshot(state(3, policy("one", "{port: 80}"))))
+    [allow, drop] = group_chain_rules(enforcer, "10.0.0.2")
+    assert " tcp dport 80 counter" in allow and "@t_" not in allow and drop.endswith("drop")
+    enforcer.sync(snapshot(state(3, policy("range", "{protocol: UDP, port: 80, endPort: 90}"))))
+    assert " udp dport 80-90 counter" in group_chain_rules(enforcer, "10.0.0.2")[0]
+    enforcer.sync(snapshot(state(3, policy("two", "{port: 80}, {port: 443}"))))
+    [allow, _] = group_chain_rules(enforcer, "10.0.0.2")
+    assert "meta l4proto . th dport @t_" in allow
+    assert enforcer.program is not None
+    [ports] = [s for n, s in enforcer.program.sets.items() if n.startswith("t_")]
+    assert ports.elements == {"tcp . 80", "tcp . 443"} and ports.flags == ()  # a hash set
+
+
+def test_rules_with_the_same_peers_merge_without_losing_their_counters() -> None:
+    """One policy's rules with the same peers: one rule of their ports' union, counted for
+    both. Several policies with the same peers and ports: one rule, counted for the first
+    policy. Other rules stay apart, so every policy keeps its own counter."""
+    text = "---".join([policy("p1", "{port: 80}", "{port: 81}"), policy("p2", "{port: 80}"),
+                       policy("p3", "{port: 80}, {port: 81}"), policy("p4", "{port: 82}")])
+    enforcer = Enforcer("n1", CountingNft())
+    enforcer.sync(snapshot(state(3, text)))
+    rules = group_chain_rules(enforcer, "10.0.0.2")
+    assert len(rules) == 4  # p1+p3 (same ports), p2, p4, drop
+    assert enforcer.program is not None
+    notes = [enforcer.notes[name] for name in enforcer.program.counters if name.startswith("a_")]
+    assert sorted(notes) == ["default/p1 ingress[0], default/p1 ingress[1], default/p3 ingress[0]",
+                             "default/p2 ingress[0]", "default/p4 ingress[0]"]
+    assert sum(" tcp dport 80-81 " in r for r in rules) == 1  # the union of 80 and 81
