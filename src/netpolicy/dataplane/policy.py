@@ -439,11 +439,11 @@ def _merged(allowances: Sequence[Allowance]) -> list[tuple[Allowance, PortSet, l
             by_policy[key] = (a, a.ports, [a.rule])
     same: dict[tuple[str, PortSet], tuple[Allowance, PortSet, list[RuleId]]] = {}
     for a, ports, rids in by_policy.values():
-        key = (a.peers.definition, ports)
-        if key in same:
-            same[key][2].extend(rids)
+        shared = (a.peers.definition, ports)
+        if shared in same:
+            same[shared][2].extend(rids)
         else:
-            same[key] = (a, ports, list(rids))
+            same[shared] = (a, ports, list(rids))
     return list(same.values()) + out
 
 
