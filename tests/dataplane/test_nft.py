@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from netpolicy.dataplane.nft import (
     Chain,
     ChainType,
+    Counter,
     Element,
     FakeNft,
     Family,
@@ -27,6 +28,24 @@ from tests.dataplane.support import make_netns, needs_root, needs_tools
 __all__ = ["make_netns"]
 
 T = "t"
+
+
+@pytest.fixture(params=[False, True], ids=["nft-binary", "libnftables"])
+def real_nft(request: pytest.FixtureRequest,
+             make_netns: Callable[[str], str]) -> Iterator[Callable[[str], Nft]]:
+    """Real runners in fresh namespaces, through the `nft` binary or in-process (closed
+    before their namespaces go: an open context would keep a namespace alive)."""
+    made: list[Nft] = []
+
+    def make(name: str) -> Nft:
+        runner = Nft(make_netns(name), in_process=request.param)
+        assert (runner._lib is not None) == request.param
+        made.append(runner)
+        return runner
+
+    yield make
+    for runner in made:
+        runner.close()
 
 
 def tx(*ops: tuple[str, object], family: Family = Family.INET) -> Transaction:
@@ -225,9 +244,9 @@ def test_fake_nft_dump_is_the_sorted_script_that_rebuilds_it() -> None:
 @needs_tools("nft", "ip")
 @pytest.mark.parametrize(("name", "change", "accepted"), CASES, ids=[c[0] for c in CASES])
 def test_the_fake_and_the_real_nft_agree(
-    make_netns: Callable[[str], str], name: str, change: Transaction, accepted: bool
+    real_nft: Callable[[str], Nft], name: str, change: Transaction, accepted: bool
 ) -> None:
-    real, fake = Nft(make_netns("nft")), FakeNft()
+    real, fake = real_nft("nft"), FakeNft()
     real.run(BASE)
     fake.run(BASE)
     assert real.dump() == fake.dump()
@@ -246,9 +265,9 @@ def test_the_fake_and_the_real_nft_agree(
 @needs_root
 @needs_tools("nft", "ip")
 def test_a_failing_transaction_leaves_the_previous_real_ruleset_untouched(
-    make_netns: Callable[[str], str],
+    real_nft: Callable[[str], Nft],
 ) -> None:
-    real = Nft(make_netns("nft"))
+    real = real_nft("nft")
     real.run(BASE)
     before = real.list_table(Family.INET, T)
     half_good = tx(
@@ -264,8 +283,25 @@ def test_a_failing_transaction_leaves_the_previous_real_ruleset_untouched(
 @pytest.mark.root
 @needs_root
 @needs_tools("nft", "ip")
-def test_nft_runs_in_the_given_namespace_only(make_netns: Callable[[str], str]) -> None:
-    one, two = Nft(make_netns("one")), Nft(make_netns("two"))
+def test_nft_runs_in_the_given_namespace_only(real_nft: Callable[[str], Nft]) -> None:
+    one, two = real_nft("one"), real_nft("two")
     one.run(BASE)
     assert two.dump() == ""
     assert "by-pod" in one.list_table(Family.INET, T)
+    assert Nft(in_process=False).dump().count("by-pod") == 0  # not in the host's either
+
+
+@pytest.mark.root
+@needs_root
+@needs_tools("nft", "ip")
+def test_checks_counters_and_a_closed_context(real_nft: Callable[[str], Nft]) -> None:
+    real = real_nft("nft")
+    real.check(BASE)  # --check: validated, not applied
+    assert real.dump() == ""
+    real.run(BASE)
+    real.run(tx(("add", Counter("hits")), ("add", Rule("pods", 'counter name "hits" accept'))))
+    assert real.counters(Family.INET, T) == {"hits": 0}
+    real.close()
+    if real._lib is not None:
+        with pytest.raises(NftError, match="closed"):
+            real.run(BASE)

@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol, Self
 
+from netpolicy.dataplane.libnftables import Libnftables, LibnftablesError
+from netpolicy.dataplane.libnftables import available as libnftables_available
+from netpolicy.dataplane.netns import run_in
 from netpolicy.errors import NetpolError
 
 
@@ -602,17 +605,41 @@ class FakeNft:
 
 
 class Nft:
-    """Runs the real `nft` in a network namespace (None: the caller's own)."""
+    """Runs the real nftables in a network namespace (None: the caller's own): the `nft`
+    tool's library in-process where it can (`dataplane.libnftables`: a change costs the
+    kernel's commit, not a process), else the `nft` binary. In-process is the default for
+    the caller's own namespace only, as an open context keeps its namespace alive."""
 
-    def __init__(self, netns: str | None = None, *, binary: str = "nft") -> None:
+    def __init__(self, netns: str | None = None, *, binary: str = "nft",
+                 in_process: bool | None = None) -> None:
         self.netns = netns
         self.binary = binary
+        wanted = in_process if in_process is not None else netns is None and binary == "nft"
+        self._lib: Libnftables | None = None
+        if wanted and libnftables_available():
+            self._lib = Libnftables(
+                (lambda create: run_in(netns, create)) if netns is not None else None)
+
+    def close(self) -> None:
+        """Release the in-process context (before deleting its namespace)."""
+        if self._lib is not None:
+            self._lib.close()
 
     def _command(self, *args: str) -> list[str]:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns is not None else []
         return [*prefix, self.binary, *args]
 
     def _nft(self, *args: str, stdin: str | None = None) -> str:
+        if self._lib is not None:
+            words = [a for a in args if a not in ("-j", "--check")]
+            try:
+                if words == ["-f", "-"]:
+                    return self._lib.run_script(stdin or "", dry_run="--check" in args)
+                return self._lib.run(" ".join(words), json="-j" in args,
+                                     dry_run="--check" in args)
+            except LibnftablesError as exc:
+                where = f" in network namespace {self.netns}" if self.netns else ""
+                raise NftError(f"nft {' '.join(args)}{where} failed: {exc}") from None
         try:
             done = subprocess.run(
                 self._command(*args), input=stdin, capture_output=True, text=True, check=False
