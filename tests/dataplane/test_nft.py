@@ -301,6 +301,10 @@ def test_checks_counters_and_a_closed_context(real_nft: Callable[[str], Nft]) ->
     real.run(BASE)
     real.run(tx(("add", Counter("hits")), ("add", Rule("pods", 'counter name "hits" accept'))))
     assert real.counters(Family.INET, T) == {"hits": 0}
+    with pytest.raises(NftError):  # what a failed transaction added is not remembered...
+        real.run(tx(("add", Element("allowed", "172.16.0.0/12")), ("add", Rule("pods", "jump x"))))
+    real.run(tx(("add", Element("allowed", "172.16.0.0/12"))))  # ...so this is no overlap
+    assert "172.16.0.0/12" in real.list_table(Family.INET, T)
     real.close()
     if real._lib is not None:
         with pytest.raises(NftError, match="closed"):

@@ -81,7 +81,11 @@ class Libnftables:
             lib.nft_ctx_buffer_error(ctx)
             return int(ctx)
 
-        self._ctx: int | None = opener(create) if opener else create()
+        def open_context() -> int:
+            return opener(create) if opener else create()
+
+        self._create: Callable[[], int] = open_context
+        self._ctx: int | None = open_context()
 
     def run(self, command: str, *, json: bool = False, dry_run: bool = False) -> str:
         """Run a command (as `nft <command>` would) and return its output; raise
@@ -116,6 +120,12 @@ class Libnftables:
             finally:
                 lib.nft_ctx_output_set_flags(ctx, flags)
                 lib.nft_ctx_set_dry_run(ctx, False)
+            if code != 0 or dry_run:
+                # The context's cache now holds what the kernel never committed (and the
+                # kernel's generation did not move, so it would be trusted): start afresh.
+                lib.nft_ctx_free(ctx)
+                self._ctx = None
+                self._ctx = self._create()
         if code != 0:
             raise LibnftablesError(error.strip() or f"nft failed ({code})")
         return output

@@ -616,14 +616,19 @@ class Nft:
         self.binary = binary
         wanted = in_process if in_process is not None else netns is None and binary == "nft"
         self._lib: Libnftables | None = None
+        self._reader: Libnftables | None = None
         if wanted and libnftables_available():
-            self._lib = Libnftables(
-                (lambda create: run_in(netns, create)) if netns is not None else None)
+            opener = (lambda create: run_in(netns, create)) if netns is not None else None
+            self._lib = Libnftables(opener)
+            # Listings (counters: tens of ms on a big table) have a context of their own,
+            # so a transaction never waits for one to finish.
+            self._reader = Libnftables(opener)
 
     def close(self) -> None:
-        """Release the in-process context (before deleting its namespace)."""
-        if self._lib is not None:
-            self._lib.close()
+        """Release the in-process contexts (before deleting their namespace)."""
+        for lib in (self._lib, self._reader):
+            if lib is not None:
+                lib.close()
 
     def _command(self, *args: str) -> list[str]:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns is not None else []
@@ -635,8 +640,8 @@ class Nft:
             try:
                 if words == ["-f", "-"]:
                     return self._lib.run_script(stdin or "", dry_run="--check" in args)
-                return self._lib.run(" ".join(words), json="-j" in args,
-                                     dry_run="--check" in args)
+                lib = self._reader if words[0] == "list" and self._reader else self._lib
+                return lib.run(" ".join(words), json="-j" in args, dry_run="--check" in args)
             except LibnftablesError as exc:
                 where = f" in network namespace {self.netns}" if self.netns else ""
                 raise NftError(f"nft {' '.join(args)}{where} failed: {exc}") from None
