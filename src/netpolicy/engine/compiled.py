@@ -170,6 +170,9 @@ class CompiledView:
         self.size = n
         self._views: dict[tuple[object, ...], DirectionView] = {}
         self._egress_of: dict[str, list[Allowance]] = {}
+        self._selected: dict[str, tuple[NetworkPolicy, Mask]] = {}
+        """Each policy (the object) and the endpoints it selects."""
+        self._previous: CompiledView | None = None
         if previous is not None and previous.state.endpoints == state.endpoints \
                 and previous.state.namespaces == state.namespaces:
             self._take_over(previous)
@@ -208,6 +211,8 @@ class CompiledView:
         self._egress_of = {k: v for k, v in previous._egress_of.items() if k in same}
         self._views = {k: v for k, v in previous._views.items()
                        if all(key in same for key in v.isolated_by)}
+        self._selected = previous._selected
+        self._previous = previous
 
     @cached_property
     def _policy(self) -> dict[str, NetworkPolicy]:
@@ -378,16 +383,21 @@ class CompiledView:
         return out
 
     def _build(self) -> None:
-        selected: list[list[NetworkPolicy]] = [[] for _ in range(self.size)]
+        masks: dict[str, tuple[NetworkPolicy, Mask]] = {}
         for policy in self.state.policies:
-            for i in np.flatnonzero(self.selected_by(policy)).tolist():
-                selected[i].append(policy)
+            known = self._selected.get(policy.key)
+            masks[policy.key] = (policy, known[1] if known is not None and known[0] is policy
+                                 else self.selected_by(policy))
+        todo = self._affected(masks)
+        self._selected = masks
+        selected: dict[int, list[NetworkPolicy]] = {}
+        for policy, mask in masks.values():
+            for i in np.flatnonzero(mask if todo is None else mask & todo).tolist():
+                selected.setdefault(i, []).append(policy)
         # Endpoints selected by the same policies (and, for ingress, resolving named ports
         # alike) share one DirectionView object: consumers may group by identity.
         egress_of, views = self._egress_of, self._views
-        for i, policies in enumerate(selected):
-            if not policies:
-                continue
+        for i, policies in sorted(selected.items()):
             endpoint = self.state.endpoints[i]
             if any(p.affects_ingress for p in policies):
                 key = view_key(endpoint, policies, "ingress")
@@ -411,6 +421,25 @@ class CompiledView:
                     view = views[key] = DirectionView(True, tuple(p.key for p in egr),
                                                       tuple(allowances), key)
                 self.egress[i] = view
+
+    def _affected(self, masks: dict[str, tuple[NetworkPolicy, Mask]]) -> Mask | None:
+        """With a previous view of the same endpoints: the endpoints that a policy added,
+        removed or replaced selects (before or after). Every other endpoint keeps its
+        views, taken over here; None: every view is to be made."""
+        previous = self._previous
+        if previous is None:
+            return None
+        affected: Mask = np.zeros(self.size, dtype=bool)
+        for before, after in ((previous._selected, masks), (masks, previous._selected)):
+            for key, (policy, mask) in before.items():
+                other = after.get(key)
+                if other is None or other[0] is not policy:
+                    affected |= mask
+        self.ingress, self.egress = list(previous.ingress), list(previous.egress)
+        for i in np.flatnonzero(affected).tolist():
+            self.ingress[i] = self.egress[i] = OPEN
+        self._previous = None  # not kept: a chain of views would never be freed
+        return affected
 
     # --- queries -------------------------------------------------------------------------
 
