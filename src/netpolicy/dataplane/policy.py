@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from netpolicy.api.objects import IPBlock, IPNetwork, Peer
+from netpolicy.api.objects import Endpoint, IPBlock, IPNetwork, Peer
 from netpolicy.dataplane.nft import Chain, ChainType, Family, Hook, Priority
 from netpolicy.dataplane.program import ChainSpec, MapSpec, Program, SetSpec
 from netpolicy.engine import Allowance, CompiledView, DirectionView, PortSet, RuleId
@@ -154,6 +154,9 @@ class NodeScope:
 
 
 Request = tuple[object, ...]
+PeerSetProduct = tuple[str, PeerSetInfo, "SetSpec | None"]
+"""What a peer set adds to a program: its name, how its elements are made, the set (None:
+empty, left out)."""
 
 
 class RenderCache:
@@ -164,21 +167,35 @@ class RenderCache:
     dropped after it."""
 
     def __init__(self) -> None:
-        self.peer_elements: dict[tuple[int, int], tuple[object, frozenset[str]]] = {}
+        self.peer_sets: dict[tuple[int, int], tuple[object, PeerSetProduct]] = {}
         self.named_elements: dict[tuple[object, ...], tuple[object, frozenset[str]]] = {}
         self.chains: dict[tuple[int, bool], tuple[DirectionView, str, tuple[str, ...],
                                                   list[Request]]] = {}
         self._used: set[tuple[object, ...]] = set()
+        self._addresses: dict[int, tuple[Endpoint, tuple[tuple[int, str, str], ...]]] = {}
+        self._used_addresses: set[int] = set()
+
+    def addresses(self, endpoint: Endpoint) -> tuple[tuple[int, str, str], ...]:
+        """(family, address, `address . address`) of each of an endpoint's addresses:
+        text made once per endpoint object (unchanged pods keep theirs across snapshots)."""
+        cached = self._addresses.get(id(endpoint))
+        if cached is None or cached[0] is not endpoint:
+            texts = tuple((ip.version, str(ip), f"{ip} . {ip}") for ip in endpoint.ips)
+            cached = self._addresses[id(endpoint)] = (endpoint, texts)
+        self._used_addresses.add(id(endpoint))
+        return cached[1]
 
     def use(self, kind: str, key: tuple[object, ...]) -> None:
         self._used.add((kind, *key))
 
     def prune(self) -> None:
         used = self._used
-        self.peer_elements = {k: v for k, v in self.peer_elements.items() if ("p", *k) in used}
+        self.peer_sets = {k: v for k, v in self.peer_sets.items() if ("p", *k) in used}
         self.named_elements = {k: v for k, v in self.named_elements.items() if ("n", *k) in used}
         self.chains = {k: v for k, v in self.chains.items() if ("c", *k) in used}
         self._used = set()
+        self._addresses = {k: v for k, v in self._addresses.items() if k in self._used_addresses}
+        self._used_addresses = set()
 
 
 class _Builder:
@@ -238,26 +255,32 @@ class _Builder:
         key = (a.peers.definition, version)
         if key in self._peer_sets:
             return self._peer_sets[key]
-        blocks = tuple(b for b in a.peers.ip_blocks if b.cidr.version == version)
-        ranges = [r for b in blocks for r in block_ranges(b)]
         cache_key = (id(a.peers), version)
-        cached = self.cache.peer_elements.get(cache_key)
+        cached = self.cache.peer_sets.get(cache_key)
         self.cache.use("p", cache_key)
         if cached is not None and cached[0] is a.peers:
-            elements: set[str] | frozenset[str] = cached[1]
+            product = cached[1]
         else:
-            elements = self._peer_elements(a, version, blocks, ranges)
-            self.cache.peer_elements[cache_key] = (a.peers, frozenset(elements))
-        kind = "r" if blocks else ""
-        name = f"p{version}{kind}_{_h(a.peers.definition)}"
-        self.peer_infos[name] = PeerSetInfo(version, a.peers.peers, a.peers.namespace,
-                                            tuple(sorted(ranges)))
-        if elements:
-            addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
-            self.sets[name] = SetSpec(addr_type, ("interval",) if blocks else (),
-                                      frozenset(elements), self.note(a.peers.definition))
-        self._peer_sets[key] = name if elements else None
+            product = self._peer_set_product(a, version)
+            self.cache.peer_sets[cache_key] = (a.peers, product)
+        name, info, spec = product
+        self.peer_infos[name] = info
+        if spec is not None:
+            self.sets[name] = spec
+            self.note(a.peers.definition)
+        self._peer_sets[key] = name if spec is not None else None
         return self._peer_sets[key]
+
+    def _peer_set_product(self, a: Allowance, version: int) -> PeerSetProduct:
+        blocks = tuple(b for b in a.peers.ip_blocks if b.cidr.version == version)
+        ranges = [r for b in blocks for r in block_ranges(b)]
+        elements = self._peer_elements(a, version, blocks, ranges)
+        name = f"p{version}{'r' if blocks else ''}_{_h(a.peers.definition)}"
+        info = PeerSetInfo(version, a.peers.peers, a.peers.namespace, tuple(sorted(ranges)))
+        addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
+        spec = SetSpec(addr_type, ("interval",) if blocks else (), frozenset(elements),
+                       self.note(a.peers.definition)) if elements else None
+        return name, info, spec
 
     def _peer_elements(self, a: Allowance, version: int, blocks: tuple[IPBlock, ...],
                        ranges: list[tuple[int, int]]) -> set[str]:
@@ -468,14 +491,13 @@ def render(view: CompiledView, scope: NodeScope, cache: RenderCache | None = Non
             group["egress"] = b.group_chain(view.egress[i], egress=True)
         if view.ingress[i].isolated:
             group["ingress"] = b.group_chain(view.ingress[i], egress=False)
-        for ip in endpoint.ips:
-            key = str(ip)
-            known[ip.version].add(key)
-            hairpin[ip.version].add(f"{key} . {key}")
+        for version, key, pair in b.cache.addresses(endpoint):
+            known[version].add(key)
+            hairpin[version].add(pair)
             if "egress" in group:
-                egress_pods[ip.version][key] = f"jump {group['egress']}"
+                egress_pods[version][key] = f"jump {group['egress']}"
             if "ingress" in group:
-                ingress_pods[ip.version][key] = f"jump {group['ingress']}"
+                ingress_pods[version][key] = f"jump {group['ingress']}"
 
     sets = dict(b.sets)
     maps: dict[str, MapSpec] = {}
