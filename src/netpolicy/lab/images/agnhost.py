@@ -12,7 +12,8 @@ tests use, with the upstream flags and outputs.
   probe).
 - `pause`, `dns-suffix`, `dns-server-list`, `etc-hosts`.
 
-Run as a standalone script (`python -I -S agnhost.py ...`): standard library only; the modules
+Run as a standalone script (`python -I -S agnhost.py ...`): standard library only (and
+http_wire.py beside it); the modules
 a subcommand needs are imported when it runs, so starting stays cheap.
 """
 
@@ -23,6 +24,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `python -I` leaves it out
+from http_wire import read_body, read_head
 
 HOSTNAME = os.environ.get("HOSTNAME") or socket.gethostname()
 Handler = Callable[[str, str, dict[str, str], dict[str, str], str], tuple[int, str, bytes]]
@@ -131,28 +135,14 @@ def http_connection(conn: socket.socket, peer: str, handler: Handler) -> None:
     try:
         with conn:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                parts = lines[0].split()
-                if len(parts) != 3:
+                read = read_head(conn, buffer)
+                if read is None:
                     return
-                method, target, version = parts
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                while len(buffer) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                buffer = buffer[length:]
+                (_, method, target, version, headers), buffer = read
+                got = read_body(conn, buffer, int(headers.get("content-length", "0") or 0))
+                if got is None:
+                    return
+                buffer = got[1]
                 url = urlsplit(target)
                 query = dict(parse_qsl(url.query, keep_blank_values=True))
                 status, kind, body = handler(method, url.path, query, headers, peer)

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from http_wire import read_body, read_head  # by file name: the images put its folder on sys.path
+
 TIMEOUT = 2.0  # seconds for a name lookup, a connect and each read
 MAX_BODY = 1 << 20
 MAX_HEAD = 65536
@@ -80,34 +82,21 @@ def serve_connection(conn: socket.socket, peer: str, handle: Handler) -> None:
     buffer = b""
     with conn:
         while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = conn.recv(65536)
-                if not chunk or len(buffer) > MAX_HEAD:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split()
-            if len(parts) != 3:
+            read = read_head(conn, buffer, MAX_HEAD)
+            if read is None:
                 return
-            method, target, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
+            (request_line, method, target, version, headers), buffer = read
             length = int(headers.get("content-length", "0") or 0)
             if length > MAX_BODY or "transfer-encoding" in headers:
                 status = 413 if length > MAX_BODY else 411
                 conn.sendall(f"HTTP/1.1 {status} {REASONS[status]}\r\n"
                              "Connection: close\r\n\r\n".encode())
-                say(f'{peer} "{lines[0]}" {status} 0')
+                say(f'{peer} "{request_line}" {status} 0')
                 return
-            while len(buffer) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            body, buffer = buffer[:length], buffer[length:]
+            got = read_body(conn, buffer, length)
+            if got is None:
+                return
+            body, buffer = got
             status, kind, payload = handle(method, target.split("?", 1)[0], body)
             if method == "HEAD":
                 payload = b""
@@ -119,7 +108,7 @@ def serve_connection(conn: socket.socket, peer: str, handle: Handler) -> None:
                 f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode()
                 + payload
             )
-            say(f'{peer} "{lines[0]}" {status} {len(payload)}')
+            say(f'{peer} "{request_line}" {status} {len(payload)}')
             if not keep_alive:
                 return
 

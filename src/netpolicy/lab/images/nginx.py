@@ -1,18 +1,22 @@
 """The lab's `nginx` image: an HTTP/1.1 server on port 80 that answers every GET with nginx's
 welcome page.
 
-Run as a standalone script (`python -I -S nginx.py`): standard library only, and as few
-imports as possible, because fifty of them must start in well under a second of CPU. One
-thread per connection, keep-alive, HEAD, `405 Not Allowed` for other methods; access lines
-on stdout in the docker image's `main` log format, notices on stderr, exit 0 on SIGTERM
-(nginx's fast shutdown).
+Run as a standalone script (`python -I -S nginx.py`): standard library only (and
+http_wire.py beside it), and as few imports as possible, because fifty of them must start
+in well under a second of CPU. One thread per connection, keep-alive, HEAD, `405 Not
+Allowed` for other methods; access lines on stdout in the docker image's `main` log format,
+notices on stderr, exit 0 on SIGTERM (nginx's fast shutdown).
 """
 
+import os
 import signal
 import socket
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `python -I` leaves it out
+from http_wire import read_body, read_head
 
 PORT = 80
 SERVER = "nginx"
@@ -98,28 +102,14 @@ def serve(conn: socket.socket, peer: str) -> None:
     buffer = b""
     with conn:
         while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split()
-            if len(parts) != 3:
+            read = read_head(conn, buffer)
+            if read is None:
                 return
-            method, _, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0") or 0)
-            while len(buffer) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            buffer = buffer[length:]
+            (request_line, method, _, version, headers), buffer = read
+            got = read_body(conn, buffer, int(headers.get("content-length", "0") or 0))
+            if got is None:
+                return
+            buffer = got[1]
             connection = headers.get("connection", "").lower()
             keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
             status, response = respond(method, keep_alive)
@@ -129,7 +119,7 @@ def serve(conn: socket.socket, peer: str) -> None:
             referer = headers.get("referer", "-")
             with _log_lock:
                 sys.stdout.write(
-                    f'{peer} - - [{log_time(time.time())}] "{lines[0]}" {status} {sent} '
+                    f'{peer} - - [{log_time(time.time())}] "{request_line}" {status} {sent} '
                     f'"{referer}" "{agent}" "-"\n'
                 )
                 sys.stdout.flush()
