@@ -33,11 +33,14 @@ class LibnftablesError(Exception):
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("nftables") or "libnftables.so.1"
     try:
-        lib = ctypes.CDLL(name)
+        lib = ctypes.CDLL("libnftables.so.1")  # the soname: no `ldconfig -p` to run
     except OSError:
-        return None
+        name = ctypes.util.find_library("nftables")
+        try:
+            lib = ctypes.CDLL(name or "libnftables.so")
+        except OSError:
+            return None
     ptr, text = ctypes.c_void_p, ctypes.c_char_p
     signatures: dict[str, tuple[list[object], object]] = {
         "nft_ctx_new": ([ctypes.c_uint32], ptr),

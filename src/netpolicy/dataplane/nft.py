@@ -34,14 +34,13 @@ import copy
 import json
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol, Self
 
 from netpolicy.dataplane.libnftables import Libnftables, LibnftablesError
 from netpolicy.dataplane.libnftables import available as libnftables_available
-from netpolicy.dataplane.netns import run_in
 from netpolicy.errors import NetpolError
 
 
@@ -618,7 +617,12 @@ class Nft:
         self._lib: Libnftables | None = None
         self._reader: Libnftables | None = None
         if wanted and libnftables_available():
-            opener = (lambda create: run_in(netns, create)) if netns is not None else None
+            opener = None
+            if netns is not None:
+                from netpolicy.dataplane.netns import run_in  # pyroute2: 0.2 s to import
+
+                def opener(create: Callable[[], int]) -> int:
+                    return run_in(netns, create)
             self._lib = Libnftables(opener)
             # Listings (counters: tens of ms on a big table) have a context of their own,
             # so a transaction never waits for one to finish.
