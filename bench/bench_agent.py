@@ -48,19 +48,19 @@ import logging
 import os
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import generate
+from benchkit import Verdict, median, percentile, sigterm_as_interrupt, summary, table
 from netpolicy.agent.enforcer import Enforcer, SyncReport
 from netpolicy.agent.snapshot import Converter, Snapshot
 from netpolicy.agent.source import ClusterCache
@@ -90,32 +90,11 @@ TOKEN_BYTES = 16
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table, columns padded."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-              for r in rows]
-    return "\n".join(lines)
 
 
 def nft_text(namespace: str, *args: str) -> str:
@@ -1254,13 +1233,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@dataclass
-class Verdict:
-    name: str
-    value: str
-    target: str
-    ok: bool | None
-
 
 def verdicts(program: dict[str, Any] | None, change: ChangeFigures | None,
              connect: ConnectFigures | None) -> list[Verdict]:
@@ -1310,18 +1282,6 @@ def verdicts(program: dict[str, Any] | None, change: ChangeFigures | None,
     return out
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, so every `finally` cleans up as on Ctrl-C."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -1356,9 +1316,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ncleanup: namespaces left with prefix {spaces.prefix}: {', '.join(left) or 'none'}")
     results = verdicts(program, change, connect)
     print("\n## Summary\n")
-    print(table(["measurement", "value", "target", "result"],
-                [[v.name, v.value, v.target, "-" if v.ok is None else ("PASS" if v.ok else "FAIL")]
-                 for v in results]))
+    print(summary(results))
     print(f"\n(total {time.perf_counter() - started:.0f} s; load average now "
           f"{os.getloadavg()[0]:.2f})")
     if args.json is not None:

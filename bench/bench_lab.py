@@ -35,45 +35,23 @@ import contextlib
 import ipaddress
 import os
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchkit import Verdict, median, percentile, sigterm_as_interrupt, summary, table
 from netpolicy.lab.topology import LabConfig, leftovers
 
 JSON = dict[str, Any]
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
-
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-              for r in rows]
-    return "\n".join(lines)
 
 
 def netpol_command() -> str:
@@ -347,24 +325,6 @@ def measure_watch(core: Any, namespace: str, writes: int) -> WatchFigures:
 # --- main ---------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@dataclass
-class Verdict:
-    name: str
-    value: str
-    target: str
-    ok: bool | None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -484,9 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     results.append(Verdict("lab down leaves nothing behind", ", ".join(left) or "nothing", "nothing",
                            not left))
     print("\n## Summary\n")
-    print(table(["measurement", "value", "target", "result"],
-                [[v.name, v.value, v.target, "-" if v.ok is None else ("PASS" if v.ok else "FAIL")]
-                 for v in results]))
+    print(summary(results))
     print(f"\n(load average now {os.getloadavg()[0]:.2f})")
     return 0
 
