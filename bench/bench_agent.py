@@ -73,7 +73,6 @@ from netpolicy.dataplane.nft import (
     Hook,
     Nft,
     Priority,
-    Rule,
     Set,
     Transaction,
 )
@@ -1052,30 +1051,19 @@ def run_connect(args: argparse.Namespace, ident: str) -> ConnectFigures:
         tables: dict[str, Program] = {"conntrack": conntrack_program,
                                       "empty": replace(empty_program, table="netpol_empty"),
                                       "program": program}
+        parked = {m: replace(p, chains={n: c for n, c in p.chains.items() if c.chain.hook is None})
+                  for m, p in tables.items()}  # loaded, but without their base chains
+        for p in parked.values():
+            runner.run(transition(None, p))
         hooked: list[str] = []
-
-        def base_chains(p: Program) -> dict[str, ChainSpec]:
-            return {n: c for n, c in p.chains.items() if c.chain.hook is not None}
-
-        for p in tables.values():  # loaded without their base chains: parked
-            runner.run(transition(None, replace(p, chains={
-                n: c for n, c in p.chains.items() if c.chain.hook is None})))
 
         def hook(mode: str) -> Callable[[], None]:
             def switch() -> None:
                 for current in hooked:
-                    tx = Transaction(Family.INET, tables[current].table)
-                    for spec in base_chains(tables[current]).values():
-                        tx.flush(spec.chain).delete(spec.chain)
-                    runner.run(tx)
+                    runner.run(transition(tables[current], parked[current]))
                 hooked.clear()
                 if mode in tables:
-                    tx = Transaction(Family.INET, tables[mode].table)
-                    for name, spec in base_chains(tables[mode]).items():
-                        tx.add(spec.chain)
-                        for rule in spec.rules:
-                            tx.add(Rule(name, rule))
-                    runner.run(tx)
+                    runner.run(transition(parked[mode], tables[mode]))
                     hooked.append(mode)
             return switch
 
