@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netpolicy.api.labels import LabelSelector
+from netpolicy.api.protocols import PROTOCOLS as PROTOCOLS  # re-exported with the objects
+from netpolicy.api.protocols import Protocol as Protocol
 
-Protocol = Literal["TCP", "UDP", "SCTP"]
-PROTOCOLS: tuple[Protocol, ...] = ("TCP", "UDP", "SCTP")
 Direction = Literal["ingress", "egress"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -34,6 +33,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Watch the API and keep this node's nftables program equal to what the engine says."""
+    import asyncio
+
     from netpolicy.agent.run import Agent, AgentOptions
 
     if not node:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from netpolicy.api.objects import Protocol
+from netpolicy.api.protocols import Protocol
 from netpolicy.cli.common import EXIT_DENIED, EXIT_INVALID, run_guarded
-from netpolicy.cli.inputs import Source, pick
 from netpolicy.errors import InvalidObjectsError
 
-# The engine and the reports (numpy among them) are imported by the commands that use
-# them, so that `netpol lab ...` and `--help` start fast.
+if TYPE_CHECKING:
+    from netpolicy.cli.inputs import Source
+
+# The object model, the engine and the reports (numpy among them) are imported by the
+# commands that use them, so that `netpol lab ...`, `version` and `--help` start fast.
 
 Files = Annotated[list[str] | None, typer.Option(
     "--filename", "-f", help="Manifest file or directory (recursive), or - for stdin. "
@@ -36,6 +38,8 @@ Port = Annotated[int, typer.Option("--port", "-p", help="Destination port.", min
 
 def _source(files: list[str] | None, namespace: str | None, all_namespaces: bool,
             kubeconfig: str | None, context: str | None) -> Source:
+    from netpolicy.cli.inputs import Source
+
     return Source(tuple(files or ()), namespace, all_namespaces, kubeconfig, context)
 
 
@@ -73,6 +77,7 @@ def connectivity_cmd(
     context: Context = None,
 ) -> None:
     """For every ordered pair of endpoints, the ports a new connection may use."""
+    from netpolicy.cli.inputs import pick
     from netpolicy.engine import CompiledView, connectivity
     from netpolicy.report import connectivity as connectivity_report
 
@@ -106,6 +111,7 @@ def matrix_cmd(
     context: Context = None,
 ) -> None:
     """The truth table for one port: which endpoint may open a new connection to which."""
+    from netpolicy.cli.inputs import pick
     from netpolicy.engine import CompiledView, matrix
     from netpolicy.report import matrix as matrix_report
 
@@ -191,7 +197,7 @@ def validate(
     any object is invalid."""
     from netpolicy.report.formats import to_json
 
-    src = Source(tuple(files), namespace, True, None, None)
+    src = _source(files, namespace, True, None, None)
 
     def run() -> tuple[list[Any], int]:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -10,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from netpolicy.api.objects import PROTOCOLS, Protocol
+from netpolicy.api.protocols import PROTOCOLS, Protocol
 from netpolicy.cli.common import EXIT_DENIED, run_guarded
 from netpolicy.errors import LookupFailure
 
@@ -76,6 +75,8 @@ def probe_cmd(
         def progress(done: int, total: int) -> None:
             if show:
                 print(f"\rprobing {done}/{total}", end="", file=sys.stderr, flush=True)
+        import asyncio
+
         report = asyncio.run(probe(state, pods, ports, connector, timeout=timeout,
                                    parallel=parallel, progress=progress))
         if show:
