@@ -274,7 +274,8 @@ def container_ports(pod_spec: Mapping[str, Any]) -> tuple[ContainerPort, ...]:
 
 def pod_ips(status: Mapping[str, Any]) -> tuple[IPAddress, ...]:
     ips: list[IPAddress] = []
-    for text in [status.get("podIP")] + [p.get("ip") for p in status.get("podIPs") or []]:
+    # podIP is podIPs[0] as a rule: each text is parsed once.
+    for text in dict.fromkeys([status.get("podIP")] + [p.get("ip") for p in status.get("podIPs") or []]):
         if text:
             ip = ipaddress.ip_address(text)
             if ip not in ips:

@@ -32,10 +32,11 @@ returns for `fieldValidation=Strict` (`unknown field "spec.foo"`, only in Networ
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -339,6 +340,16 @@ def label_value_errors(value: str) -> list[str]:
     return errs
 
 
+def _remembered(check: Callable[[str], list[str]]) -> Callable[[str], tuple[str, ...]]:
+    """`check`, remembered per text: a cluster repeats the same few label keys and values
+    thousands of times."""
+    return functools.lru_cache(maxsize=16384)(lambda text: tuple(check(text)))
+
+
+_label_key_errors = _remembered(label_key_errors)
+_label_value_errors = _remembered(label_value_errors)
+
+
 def port_name_errors(value: str) -> list[str]:
     """IsValidPortName (IANA_SVC_NAME): at most 15 of `[-a-z0-9]`, at least one letter, no
     leading, trailing or doubled hyphen. So an all-digit string such as "80" is not a name."""
@@ -461,10 +472,14 @@ def _parse_ip_sloppy(text: str) -> bytes | None:
 
 def ip_errors(value: str, strict: bool = True) -> list[str]:
     """IsValidIPForLegacyField: the API server's messages for an IP address."""
-    if _parse_ip_sloppy(value) is None:
+    raw = _parse_ip_sloppy(value)
+    if raw is None:
         return [_IP_MSG]
     if not strict:
         return []
+    if len(raw) == 4:  # all an IPv4 address can still get wrong: what netip calls leading 0s
+        leading = any(len(octet) > 1 and octet[0] == "0" for octet in value.split("."))
+        return ["must not have leading 0s"] if leading else []
     try:
         addr = ipaddress.ip_address(value)
     except ValueError:
@@ -568,7 +583,7 @@ class _Checker:
     def add(self, type_: ErrorType, path: str, reason: str = "", value: Any = None) -> None:
         self.errors.append(FieldError(type_, path, reason, value))
 
-    def invalid_each(self, path: str, value: Any, messages: list[str]) -> None:
+    def invalid_each(self, path: str, value: Any, messages: Sequence[str]) -> None:
         for msg in messages:
             self.add("FieldValueInvalid", path, msg, value)
 
@@ -646,8 +661,8 @@ class _Checker:
         """ValidateLabels: keys and values; every error is reported at the map's path."""
         labels = self.string_map(raw, path)
         for key, value in (labels or {}).items():
-            self.invalid_each(path, key, label_key_errors(key))
-            self.invalid_each(path, value, label_value_errors(value))
+            self.invalid_each(path, key, _label_key_errors(key))
+            self.invalid_each(path, value, _label_value_errors(value))
         return labels
 
     def label_selector(self, raw: Any, path: str) -> LabelSelector | None:
