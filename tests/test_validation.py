@@ -664,6 +664,13 @@ def test_is_valid_port_name_follows_iana_service_names(name: Any, valid: bool) -
     ("::ffff:1.2.3.4", True, ["must not be an IPv4-mapped IPv6 address"]),
     ("010.009.008.007", False, []),
     ("010.009.008.007", True, ["must not have leading 0s"]),
+    ("1.2.3.04", True, ["must not have leading 0s"]),
+    ("0.0.0.0", True, []),
+    ("10.0.0.255", True, []),
+    ("10.0.0.256", False, [IP]),
+    ("10.0.0.1 ", False, [IP]),
+    ("\u0661.2.3.4", False, [IP]),  # an Arabic-Indic digit: Go's parser takes ASCII only
+    ("::ffff:010.1.1.1", True, ["must not have leading 0s"]),
     ("10.9.8", True, [IP]),
     ("10.9.8.7.6", True, [IP]),
     ("1:2:3:4:5:6:7:8:9", True, [IP]),

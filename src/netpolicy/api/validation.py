@@ -401,19 +401,16 @@ def _digits(text: str, hexa: bool = False) -> tuple[int, int] | None:
     return (n, used) if used else None
 
 
+_IPV4 = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
 def _parse_ipv4(text: str) -> bytes | None:
-    octets = []
-    for i in range(4):
-        if i:
-            if not text.startswith("."):
-                return None
-            text = text[1:]
-        got = _digits(text)
-        if got is None or got[0] > 255:
-            return None
-        octets.append(got[0])
-        text = text[got[1]:]
-    return bytes(octets) if not text else None
+    """Four decimal numbers up to 255, leading zeros allowed (Go's legacy ParseIP)."""
+    match = _IPV4.fullmatch(text)
+    if match is None:
+        return None
+    octets = [int(group) for group in match.groups()]
+    return bytes(octets) if max(octets) <= 255 else None
 
 
 def _parse_ipv6(text: str) -> bytes | None:
