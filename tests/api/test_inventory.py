@@ -4,6 +4,7 @@ turning them into namespaces, endpoints and policies."""
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 from pathlib import Path
 
@@ -226,3 +227,35 @@ spec: {containers: [{name: c, image: nginx}]}
 """
     with pytest.raises(InvalidObjectsError, match="both would be endpoint shop/web"):
         build_inventory(parse_text(DEPLOY + "---" + pod, "t"))
+
+
+LEGACY_ADDRESSES = """
+apiVersion: v1
+kind: Pod
+metadata: {name: old, namespace: shop, labels: {app: old}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 010.009.008.007, podIPs: [{ip: 010.009.008.007}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: legacy, namespace: shop}
+spec:
+  podSelector: {}
+  ingress: [{from: [{ipBlock: {cidr: 010.9.0.1/16, except: [010.9.8.0/24]}}]}]
+"""
+
+
+def test_a_live_clusters_legacy_addresses_read_as_the_api_server_reads_them() -> None:
+    """Objects a cluster accepted before StrictIPCIDRValidation may write IPv4 octets with
+    leading zeros (decimal, as Go 1.16 read them) and CIDRs with host bits: read with
+    strict_ip=False they are converted, not refused, and not a crash."""
+    docs = parse_text(LEGACY_ADDRESSES, "t")
+    with pytest.raises(InvalidObjectsError):
+        build_inventory(docs)  # manifests: today's rules
+    inv = build_inventory(docs, strict_ip=False)
+    [pod] = inv.endpoints
+    assert [str(ip) for ip in pod.ips] == ["10.9.8.7"]
+    [block] = [peer.ip_block for peer in inv.policies[0].ingress[0].peers]
+    assert block is not None
+    assert (str(block.cidr), [str(e) for e in block.excepts]) == ("10.9.0.0/16", ["10.9.8.0/24"])
+    assert not block.contains(pod.ips[0]) and block.contains(ipaddress.ip_address("10.9.7.1"))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from netpolicy.api.addresses import parse_cidr, parse_ip
 from netpolicy.api.labels import LabelSelector
 from netpolicy.api.protocols import PROTOCOLS as PROTOCOLS  # re-exported with the objects
 from netpolicy.api.protocols import Protocol as Protocol
@@ -23,12 +24,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 DEFAULT_NAMESPACE = "default"
-
-
-def parse_cidr(text: str) -> IPNetwork:
-    """Parse a CIDR the way the API server's legacy fields do: host bits are allowed
-    (`10.0.0.1/24` means `10.0.0.0/24`)."""
-    return ipaddress.ip_network(text.strip(), strict=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +272,7 @@ def pod_ips(status: Mapping[str, Any]) -> tuple[IPAddress, ...]:
     # podIP is podIPs[0] as a rule: each text is parsed once.
     for text in dict.fromkeys([status.get("podIP")] + [p.get("ip") for p in status.get("podIPs") or []]):
         if text:
-            ip = ipaddress.ip_address(text)
+            ip = parse_ip(text)
             if ip not in ips:
                 ips.append(ip)
     return tuple(ips)
@@ -299,13 +294,13 @@ def service_from_dict(obj: Mapping[str, Any], namespace: str) -> Service:
         for p in spec.get("ports") or []
     )
     cip = spec.get("clusterIP")
-    cluster_ip = ipaddress.ip_address(cip) if cip and cip != "None" else None
+    cluster_ip = parse_ip(cip) if cip and cip != "None" else None
     return Service(namespace, obj["metadata"]["name"], spec.get("selector"), ports, cluster_ip)
 
 
 def node_from_dict(obj: Mapping[str, Any]) -> Node:
     addrs = (obj.get("status") or {}).get("addresses") or []
-    ips = tuple(ipaddress.ip_address(a["address"]) for a in addrs
+    ips = tuple(parse_ip(a["address"]) for a in addrs
                 if a.get("type") in ("InternalIP", "ExternalIP"))
     meta = obj["metadata"]
     return Node(meta["name"], ips, dict(meta.get("labels") or {}))

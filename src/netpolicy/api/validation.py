@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from netpolicy.api.addresses import go_contains_form, sloppy_cidr, sloppy_ip_bytes
 from netpolicy.api.labels import LabelSelector, Requirement
 
 ErrorType = Literal[
@@ -376,100 +377,16 @@ def port_number_errors(value: int) -> list[str]:
 
 
 # --- IP addresses and CIDRs ------------------------------------------------------------------
-# The API server parses these "sloppily" (k8s.io/utils/net, the Go 1.16 parser: IPv4 octets
-# may have leading zeros, which are decimal) and, with StrictIPCIDRValidation, then rejects
-# what netip would not accept.
+# Parsed as the API server parses them (`netpolicy.api.addresses`); with
+# StrictIPCIDRValidation it then rejects what netip would not accept.
 
-_BIG = 0xFFFFFF
 _IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 _CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
-_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _digits(text: str, hexa: bool = False) -> tuple[int, int] | None:
-    """(value, characters used) of the leading ASCII digits of `text`, or None."""
-    alphabet = "0123456789abcdefABCDEF" if hexa else "0123456789"
-    n = used = 0
-    for ch in text:
-        if ch not in alphabet:
-            break
-        n = n * (16 if hexa else 10) + int(ch, 16)
-        used += 1
-        if n >= _BIG:
-            return None
-    return (n, used) if used else None
-
-
-_IPV4 = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
-
-
-def _parse_ipv4(text: str) -> bytes | None:
-    """Four decimal numbers up to 255, leading zeros allowed (Go's legacy ParseIP)."""
-    match = _IPV4.fullmatch(text)
-    if match is None:
-        return None
-    octets = [int(group) for group in match.groups()]
-    return bytes(octets) if max(octets) <= 255 else None
-
-
-def _parse_ipv6(text: str) -> bytes | None:
-    ip = bytearray(16)
-    ellipsis, j = -1, 0
-    if text.startswith("::"):
-        ellipsis, text = 0, text[2:]
-        if not text:
-            return bytes(ip)
-    while j < 16:
-        got = _digits(text, hexa=True)
-        if got is None or got[0] > 0xFFFF:
-            return None
-        if got[1] < len(text) and text[got[1]] == ".":  # an IPv4 address ends the IPv6 one
-            if (ellipsis < 0 and j != 12) or j + 4 > 16:
-                return None
-            v4 = _parse_ipv4(text)
-            if v4 is None:
-                return None
-            ip[j:j + 4], j, text = v4, j + 4, ""
-            break
-        ip[j], ip[j + 1], j = got[0] >> 8, got[0] & 0xFF, j + 2
-        text = text[got[1]:]
-        if not text:
-            break
-        if text[0] != ":" or len(text) == 1:
-            return None
-        text = text[1:]
-        if text[0] == ":":
-            if ellipsis >= 0:
-                return None
-            ellipsis, text = j, text[1:]
-            if not text:
-                break
-    if text:
-        return None
-    if j < 16:
-        if ellipsis < 0:
-            return None
-        tail = ip[ellipsis:j]
-        ip[ellipsis:] = bytes(16 - ellipsis)
-        ip[16 - len(tail):] = tail
-    elif ellipsis >= 0:
-        return None
-    return bytes(ip)
-
-
-def _parse_ip_sloppy(text: str) -> bytes | None:
-    for ch in text:
-        if ch == ".":
-            return _parse_ipv4(text)
-        if ch == ":":
-            return _parse_ipv6(text)
-    return None
 
 
 def ip_errors(value: str, strict: bool = True) -> list[str]:
     """IsValidIPForLegacyField: the API server's messages for an IP address."""
-    raw = _parse_ip_sloppy(value)
+    raw = sloppy_ip_bytes(value)
     if raw is None:
         return [_IP_MSG]
     if not strict:
@@ -486,37 +403,9 @@ def ip_errors(value: str, strict: bool = True) -> list[str]:
     return []
 
 
-def _parse_cidr_sloppy(text: str) -> tuple[IPNet, int] | None:
-    """(network, prefix length as written) the way ParseCIDRSloppy reads `text`."""
-    addr, slash, mask = text.partition("/")
-    if not slash:
-        return None
-    raw = _parse_ipv4(addr)
-    if raw is None:
-        raw = _parse_ipv6(addr)
-    got = _digits(mask)
-    if raw is None or got is None or got[1] != len(mask) or got[0] > 8 * len(raw):
-        return None
-    net: IPNet
-    if len(raw) == 16:
-        net = ipaddress.IPv6Network((int.from_bytes(raw, "big"), got[0]), strict=False)
-    else:
-        net = ipaddress.IPv4Network((ipaddress.IPv4Address(raw), got[0]), strict=False)
-    return net, got[0]
-
-
-def _as_go_contains(net: IPNet) -> IPNet:
-    """Go compares IPv4-mapped IPv6 networks as IPv4 ones (networkNumberAndMask)."""
-    if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and net.subnet_of(_MAPPED):
-        mapped = net.network_address.ipv4_mapped
-        if mapped is not None:
-            return ipaddress.IPv4Network((mapped, net.prefixlen - 96))
-    return net
-
-
 def cidr_errors(value: str, strict: bool = True) -> list[str]:
     """IsValidCIDRForLegacyField: the API server's messages for a CIDR."""
-    parsed = _parse_cidr_sloppy(value)
+    parsed = sloppy_cidr(value)
     if parsed is None:
         return [_CIDR_MSG]
     if not strict:
@@ -816,22 +705,22 @@ class _Checker:
                 self.add("FieldValueRequired", cidr_path)
             return
         self.invalid_each(cidr_path, cidr, cidr_errors(cidr, self.strict_ip))
-        outer = _parse_cidr_sloppy(cidr)
+        outer = sloppy_cidr(cidr)
         if outer is None:
             return
-        outer_net = _as_go_contains(outer[0])
+        outer_net = go_contains_form(outer[0])
         for i, item in enumerate(excepts):
             item_path = _index(excepts_path, i)
             text = self.string(item, item_path)
             if text is None:
                 continue
             self.invalid_each(item_path, text, cidr_errors(text, self.strict_ip))
-            inner = _parse_cidr_sloppy(text)
+            inner = sloppy_cidr(text)
             if inner is None:
                 continue
             # Go: !cidr.Contains(except.IP) || cidrMaskLen >= exceptMaskLen. An except of
             # the other IP family is never contained.
-            inner_ip = _as_go_contains(inner[0]).network_address
+            inner_ip = go_contains_form(inner[0]).network_address
             if inner_ip not in outer_net or outer[1] >= inner[1]:
                 self.add("FieldValueInvalid", item_path, "must be a strict subset of `cidr`",
                          text)
