@@ -366,6 +366,9 @@ def port_name_errors(value: str) -> list[str]:
     return errs
 
 
+_port_name_errors = _remembered(port_name_errors)
+
+
 def is_valid_port_name(name: str) -> bool:
     """Whether `name` is a valid named port (IANA_SVC_NAME), as the API server accepts it."""
     return isinstance(name, str) and not port_name_errors(name)
@@ -670,7 +673,7 @@ class _Checker:
             if end is not None:
                 self.add("FieldValueInvalid", end_path,
                          "may not be specified when `port` is non-numeric", end)
-            self.invalid_each(_child(path, "port"), number, port_name_errors(number))
+            self.invalid_each(_child(path, "port"), number, _port_name_errors(number))
         elif end is not None and port.get("port") is None:
             self.add("FieldValueInvalid", end_path,
                      "may not be specified when `port` is not specified", end)
@@ -760,7 +763,7 @@ class _Checker:
             port = self.obj(item, port_path) or {}
             name = self.string(port.get("name"), _child(port_path, "name"))
             if name:
-                msgs = port_name_errors(name)
+                msgs = _port_name_errors(name)
                 if msgs:
                     self.invalid_each(_child(port_path, "name"), name, msgs)
                 elif name in names:
