@@ -49,18 +49,18 @@ _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
 }
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """The text uses YAML this module leaves to PyYAML."""
 
 
-def _plain(value: str) -> Any:
+def resolve_plain(value: str) -> Any:
     """A plain scalar by YAML 1.1's implicit rules and PyYAML's constructors (only called
     for the first characters that some rule starts with: `y`, `0`, `~`, `.`, ...)."""
     for tag, regexp in _RESOLVERS.get(value[:1], ()):
         if regexp.match(value):
             construct = _SCALARS.get(tag)
             if construct is None:  # timestamp, merge key, `=`, ...
-                raise _Unsupported
+                raise Unsupported
             if tag == "tag:yaml.org,2002:int" and value.isdigit() and value[0] != "0":
                 return int(value)  # the common case, without building a node
             return construct(ScalarNode(tag, value))
@@ -70,12 +70,12 @@ def _plain(value: str) -> Any:
 def _documents(get: Callable[[], Event]) -> list[Any]:
     # The hot loop: 60 events per pod. Scalars, most of the events, are read inline
     # (a call per scalar costs a tenth of the time), with the names used bound locally.
-    scalar_event, resolvable, plain = ScalarEvent, _RESOLVERS.keys(), _plain
+    scalar_event, resolvable, plain = ScalarEvent, _RESOLVERS.keys(), resolve_plain
 
     def collection(event: Event) -> Any:
         # An anchor, a tag, or an alias (whose `anchor` names the node it repeats).
         if event.anchor is not None or getattr(event, "tag", None) is not None:  # type: ignore[attr-defined]
-            raise _Unsupported
+            raise Unsupported
         if type(event) is MappingStartEvent:
             mapping: dict[Any, Any] = {}
             while True:
@@ -83,9 +83,9 @@ def _documents(get: Callable[[], Event]) -> list[Any]:
                 if type(event) is not scalar_event:
                     if type(event) is MappingEndEvent:
                         return mapping
-                    raise _Unsupported  # a key that is a collection or an alias
+                    raise Unsupported  # a key that is a collection or an alias
                 if event.anchor is not None or event.tag is not None:
-                    raise _Unsupported
+                    raise Unsupported
                 key = event.value
                 if event.implicit[0] and key[:1] in resolvable:
                     key = plain(key)
@@ -93,7 +93,7 @@ def _documents(get: Callable[[], Event]) -> list[Any]:
                 if type(event) is not scalar_event:
                     mapping[key] = collection(event)
                 elif event.anchor is not None or event.tag is not None:
-                    raise _Unsupported
+                    raise Unsupported
                 elif event.implicit[0] and event.value[:1] in resolvable:
                     mapping[key] = plain(event.value)
                 else:
@@ -107,12 +107,12 @@ def _documents(get: Callable[[], Event]) -> list[Any]:
                         return sequence
                     sequence.append(collection(event))
                 elif event.anchor is not None or event.tag is not None:
-                    raise _Unsupported
+                    raise Unsupported
                 elif event.implicit[0] and event.value[:1] in resolvable:
                     sequence.append(plain(event.value))
                 else:
                     sequence.append(event.value)
-        raise _Unsupported  # not reached: aliases have an anchor
+        raise Unsupported  # not reached: aliases have an anchor
 
     documents: list[Any] = []
     get()  # StreamStartEvent
@@ -125,7 +125,7 @@ def _documents(get: Callable[[], Event]) -> list[Any]:
         if type(event) is not scalar_event:
             documents.append(collection(event))
         elif event.anchor is not None or event.tag is not None:
-            raise _Unsupported
+            raise Unsupported
         else:  # a document that is one scalar, or empty (null)
             documents.append(plain(event.value) if event.implicit[0] else event.value)
         get()  # DocumentEndEvent
@@ -139,7 +139,7 @@ def load_all(text: str) -> list[Any] | None:
     parser = _CParser(text)
     try:
         return _documents(parser.get_event)
-    except (_Unsupported, yaml.YAMLError, RecursionError):
+    except (Unsupported, yaml.YAMLError, RecursionError):
         return None
     finally:
         parser.dispose()
