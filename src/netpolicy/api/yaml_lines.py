@@ -4,8 +4,9 @@ Even building documents from libyaml's events (`yaml_events`) spends most of its
 creating an event object per scalar: 60 per pod. Manifests as `kubectl get -o yaml`
 prints them, and as most people write them, use one narrow form: one key or list item per
 line, indented by spaces, values plain or simply quoted. `load_all` reads exactly that
-form with one regular expression per line -- four to six times faster -- resolving
-plain scalars with the YAML 1.1 rules (`yaml_events.resolve_plain`) as PyYAML does.
+form with one regular expression per line -- twice as fast as the event builder, eight
+times PyYAML's loader on the manifests of 500 pods -- resolving plain scalars with the
+YAML 1.1 rules (`yaml_events.resolve_plain`) as PyYAML does, once per distinct text.
 
 It reads nothing it is not sure of: flow collections (but `{}` and `[]`), block scalars,
 anchors, tags, escapes, comments after a value, multi-line scalars, tabs, non-ASCII text,
