@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ from netpolicy.api.yaml_lines import load_all
 from tests.api.test_yaml_events import ANCHORED, TRICKY, same
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A literal block scalar to write as `key: |` (or `|-`) and its indented lines."""
+
+    lines: tuple[str, ...]
+    strip: bool
 
 # Keys and values as they appear in manifests, and the ones YAML 1.1 reads otherwise.
 key = st.sampled_from(["a", "app", "k8s-app", "app.kubernetes.io/name", "x_1", "80", "yes",
@@ -36,7 +45,10 @@ def render(node: Any, indent: int, kubectl_lists: bool) -> list[str]:
     if isinstance(node, dict):
         lines = []
         for k, v in node.items():
-            if isinstance(v, dict) and v:
+            if isinstance(v, Block):
+                lines.append(f"{pad}{k}: {'|-' if v.strip else '|'}")
+                lines += [pad + "  " + text if text else "" for text in v.lines]
+            elif isinstance(v, dict) and v:
                 lines += [f"{pad}{k}:", *render(v, indent + 2, kubectl_lists)]
             elif isinstance(v, list) and v:
                 lines += [f"{pad}{k}:", *render(v, indent if kubectl_lists else indent + 2,
@@ -87,14 +99,19 @@ safe_key = st.sampled_from(["a", "b", "app", "k8s-app", "80", "yes", "x.y/z"])
 safe_value = st.sampled_from(["a", "web", "80", "0", "yes", "Off", "010", "0x1F", "1_0", "1.5",
                               "-1", "~", "null", "'q'", "'it''s'", '"d d"', "{}", "[]", "x:y",
                               "a b", "0 3 * * *", "registry/x:1.0", "10.0.0.0/8"])
+block_text = st.sampled_from(['{"kind":"Pod","a":[1]}', "# not a comment", "x: y", "- item",
+                              "  deeper", "trailing  ", "'q'", "---", "a", "yes"])
+block = st.builds(Block, st.tuples(block_text).map(tuple) | st.lists(
+    block_text | st.just(""), min_size=1, max_size=4).map(lambda rest: ("first", *rest)),
+    st.booleans())
 safe_tree = st.recursive(  # lists hold scalars and mappings (`- - a` is left to libyaml)
-    safe_value, lambda inner: st.dictionaries(safe_key, inner, max_size=3)
+    safe_value, lambda inner: st.dictionaries(safe_key, inner | block, max_size=3)
     | st.lists(safe_value | st.dictionaries(safe_key, inner, min_size=1, max_size=3), max_size=3),
     max_leaves=14)
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.dictionaries(safe_key, safe_tree, min_size=1, max_size=4), min_size=1,
+@given(st.lists(st.dictionaries(safe_key, safe_tree | block, min_size=1, max_size=4), min_size=1,
                 max_size=3), st.booleans(), st.booleans())
 def test_manifest_shaped_yaml_is_read_fast_and_alike(documents: list[Any], kubectl_lists: bool,
                                                      explicit: bool) -> None:
@@ -110,7 +127,7 @@ RISKY_LINES = ["a: b: c", "- a: b: c", "---x", "--- a", "...", "a: 1 #c", "#c", 
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.dictionaries(safe_key, safe_tree, min_size=1, max_size=4), min_size=1,
+@given(st.lists(st.dictionaries(safe_key, safe_tree | block, min_size=1, max_size=4), min_size=1,
                 max_size=2), st.booleans(), st.data())
 def test_one_odd_line_in_a_manifest_is_read_alike_or_declined(
         documents: list[Any], kubectl_lists: bool, data: st.DataObject) -> None:
@@ -145,6 +162,9 @@ def test_dumped_yaml_reads_as_pyyaml_reads_it(data: Any, indent: int, flow: bool
     "a:\n  - 1\n  - x: 2\n    y: [ ]\n", "- a\n- b:\n  - c\n", "  a: 1\n  b: 2\n",
     "a: 1\n  b: 2\n", "- a\n  b: 1\n", "a: 1 # c\n", "k: -\n", "a: |\n  x\n", "a: &x 1\n",
     "a: 'x''y'\n", 'a: "x y"\n', "a:   spaced\n", "a: 1   \n", "a:\tb\n", "- - a\n",
+    "a: |\n  x\n\n  y\n\n\nb: 1\n", "a: |-\n  x\n", "a: |\n    \n  x\n", "a: |\n\n  x\n",
+    "a: |\n    x\n  y\n", "a: |\n  x\n y\n", "a: |\nb: 1\n", "a: |+\n  x\n\n", "a: >\n  x\n",
+    "a: |2\n   x\n", "- |\n  x\n", "a: |\n  x\n   \n  y\n", "a: | # c\n  x\n",
 ])
 def test_edge_cases_agree_with_pyyaml(text: str) -> None:
     check(text)
@@ -156,6 +176,7 @@ KUBECTL_CREATE = [
     ["create", "namespace", "shop"],
     ["create", "job", "once", "--image=busybox", "--", "sh", "-c", "echo hi"],
     ["create", "cronjob", "nightly", "--image=busybox", "--schedule=0 3 * * *", "--", "true"],
+    ["create", "deployment", "applied", "--image=nginx", "--save-config"],  # last-applied: |
 ]
 
 
@@ -167,6 +188,9 @@ def test_what_kubectl_prints_takes_the_line_reader(args: list[str]) -> None:
                          capture_output=True, text=True, check=True).stdout
     docs = check(out)
     assert docs is not None and docs[0]["kind"] in ("Deployment", "Service", "Namespace", "Job", "CronJob")
+    if "--save-config" in args:
+        annotations = docs[0]["metadata"]["annotations"]
+        assert annotations["kubectl.kubernetes.io/last-applied-configuration"].startswith("{")
 
 
 def test_the_benchmark_clusters_take_the_line_reader(tmp_path: Path) -> None:

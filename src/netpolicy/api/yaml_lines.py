@@ -8,11 +8,12 @@ form with one regular expression per line -- twice as fast as the event builder,
 times PyYAML's loader on the manifests of 500 pods -- resolving plain scalars with the
 YAML 1.1 rules (`yaml_events.resolve_plain`) as PyYAML does, once per distinct text.
 
-It reads nothing it is not sure of: flow collections (but `{}` and `[]`), block scalars,
-anchors, tags, escapes, comments after a value, multi-line scalars, tabs, non-ASCII text,
-unusual indentation, any inconsistency -- all make it return None, and the caller goes on
-to the general readers, which give the same values or PyYAML's error. A property test
-holds its answers equal to PyYAML's.
+It reads nothing it is not sure of: flow collections (but `{}` and `[]`), block scalars
+(but a plain `key: |` or `key: |-`, as kubectl prints annotations), anchors, tags,
+escapes, comments after a value, multi-line scalars, tabs, non-ASCII text, unusual
+indentation, any inconsistency -- all make it return None, and the caller goes on to the
+general readers, which give the same values or PyYAML's error. Property tests hold its
+answers equal to PyYAML's.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ _SINGLE = re.compile(r"'((?:[^']|'')*)'")
 _DOUBLE = re.compile(r'"([^"\\]*)"')
 
 # A parsed line: (column of its content, is a list item, has a key, the key (which may
-# read as None: `null:`), the value's text or None)
-Line = tuple[int, bool, bool, Any, str | None]
+# read as None: `null:`), the value: its text to read, a 1-tuple holding a literal block's
+# string, or None)
+Line = tuple[int, bool, bool, Any, str | tuple[str] | None]
 
 
 def _scalar(text: str) -> Any:
@@ -64,13 +66,44 @@ class _Scalars(dict[str, Any]):
         return value
 
 
+def _literal(raws: list[str], i: int, column: int, chomp: str) -> tuple[str, int]:
+    """The literal block scalar (`key: |` or `key: |-`) whose lines start at `raws[i]`,
+    under a key at `column`, and the index of the line after it. Only the plain case:
+    content indented past the key from its first line on, blank lines empty."""
+    if i == len(raws) or not raws[i].strip(" "):
+        raise Unsupported  # empty, or leading blank lines (they set no indentation)
+    indent = len(raws[i]) - len(raws[i].lstrip(" "))
+    if indent <= column:
+        raise Unsupported
+    content: list[str] = []
+    while i < len(raws):
+        raw = raws[i]
+        if not raw.strip(" "):
+            if len(raw) > indent:
+                raise Unsupported  # spaces past the indentation are content
+            content.append("")
+        elif len(raw) - len(raw.lstrip(" ")) >= indent:
+            content.append(raw[indent:])
+        elif len(raw) - len(raw.lstrip(" ")) > column:
+            raise Unsupported  # less indented than the block, more than its key
+        else:
+            break
+        i += 1
+    while content[-1] == "":
+        content.pop()  # trailing blank lines: chomped (`|` keeps one line break)
+    return "\n".join(content) + ("\n" if chomp == "|" else ""), i
+
+
 def _lines(text: str, scalars: _Scalars) -> list[list[Line]]:
     """The documents of `text`, each as its parsed lines."""
     documents: list[list[Line]] = []
     current: list[Line] | None = None
     match = _LINE.fullmatch
-    for raw in text.split("\n"):
-        line = raw.rstrip(" ")
+    raws = text.split("\n")
+    i = 0
+    while i < len(raws):
+        line = raws[i].rstrip(" ")
+        i += 1
         if not line or line.lstrip(" ")[0] == "#":
             continue
         if line == "---":
@@ -86,7 +119,11 @@ def _lines(text: str, scalars: _Scalars) -> list[list[Line]]:
             documents.append(current)
         column = len(indent) + (2 if dash else 0)
         if key is not None:
-            current.append((column, bool(dash), True, scalars[key], value))
+            if value == "|" or value == "|-":
+                literal, i = _literal(raws, i, column, value)
+                current.append((column, bool(dash), True, scalars[key], (literal,)))
+            else:
+                current.append((column, bool(dash), True, scalars[key], value))
         elif dash:
             current.append((column, True, False, None, item))
         else:
@@ -119,8 +156,10 @@ class _Reader:
                 break  # the end of this mapping
             first = False
             self.i += 1
-            if value is not None:
+            if isinstance(value, str):
                 mapping[key] = self.scalars[value]
+            elif value is not None:
+                mapping[key] = value[0]  # a literal block, already read
             elif self.i < n and self._child_of(column):
                 mapping[key] = self.node(lines[self.i][0])
             else:
@@ -145,7 +184,7 @@ class _Reader:
             if keyed:  # `- key: ...`: a mapping whose keys line up after the dash
                 sequence.append(self.mapping(col, first_is_item=True))
             else:
-                assert value is not None
+                assert isinstance(value, str)
                 sequence.append(self.scalars[value])
                 self.i += 1
         return sequence
