@@ -100,10 +100,11 @@ def _lines(text: str, scalars: _Scalars) -> list[list[Line]]:
     current: list[Line] | None = None
     match = _LINE.fullmatch
     raws = text.split("\n")
-    i = 0
-    while i < len(raws):
-        line = raws[i].rstrip(" ")
-        i += 1
+    after_block = 0  # the lines of a literal block are read by `_literal`
+    for i, raw in enumerate(raws):
+        if i < after_block:
+            continue
+        line = raw.rstrip(" ")
         if not line or line.lstrip(" ")[0] == "#":
             continue
         if line == "---":
@@ -120,7 +121,7 @@ def _lines(text: str, scalars: _Scalars) -> list[list[Line]]:
         column = len(indent) + (2 if dash else 0)
         if key is not None:
             if value == "|" or value == "|-":
-                literal, i = _literal(raws, i, column, value)
+                literal, after_block = _literal(raws, i + 1, column, value)
                 current.append((column, bool(dash), True, scalars[key], (literal,)))
             else:
                 current.append((column, bool(dash), True, scalars[key], value))
