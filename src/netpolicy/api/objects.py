@@ -8,19 +8,18 @@ is it turned into these frozen values, with every default applied here, once:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from netpolicy.api.addresses import parse_cidr, parse_ip
+from netpolicy.api.addresses import IPAddress as IPAddress  # re-exported with the objects
+from netpolicy.api.addresses import IPNet, parse_cidr, parse_ip
 from netpolicy.api.labels import LabelSelector
 from netpolicy.api.protocols import PROTOCOLS as PROTOCOLS  # re-exported with the objects
 from netpolicy.api.protocols import Protocol as Protocol
 
 Direction = Literal["ingress", "egress"]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPNetwork = IPNet
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 DEFAULT_NAMESPACE = "default"

@@ -39,7 +39,6 @@ from yaml.resolver import Resolver
 _CParser: Any = getattr(yaml, "CBaseLoader", None)
 
 _RESOLVERS: dict[str, list[tuple[str, Any]]] = Resolver.yaml_implicit_resolvers
-_STR = "tag:yaml.org,2002:str"
 _CONSTRUCTOR = SafeConstructor()
 _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
     "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
@@ -54,8 +53,8 @@ class Unsupported(Exception):
 
 
 def resolve_plain(value: str) -> Any:
-    """A plain scalar by YAML 1.1's implicit rules and PyYAML's constructors (only called
-    for the first characters that some rule starts with: `y`, `0`, `~`, `.`, ...)."""
+    """A plain scalar by YAML 1.1's implicit rules and PyYAML's constructors. The rules
+    are keyed by first character (`y`, `0`, `~`, `.`, ...): any other text is a string."""
     for tag, regexp in _RESOLVERS.get(value[:1], ()):
         if regexp.match(value):
             construct = _SCALARS.get(tag)
