@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `python -I` leaves it out
-from http_wire import read_body, read_head
+from http_wire import read_request
 
 HOSTNAME = os.environ.get("HOSTNAME") or socket.gethostname()
 Handler = Callable[[str, str, dict[str, str], dict[str, str], str], tuple[int, str, bytes]]
@@ -135,14 +135,10 @@ def http_connection(conn: socket.socket, peer: str, handler: Handler) -> None:
     try:
         with conn:
             while True:
-                read = read_head(conn, buffer)
-                if read is None:
-                    return
-                (_, method, target, version, headers), buffer = read
-                got = read_body(conn, buffer, int(headers.get("content-length", "0") or 0))
+                got = read_request(conn, buffer)
                 if got is None:
                     return
-                buffer = got[1]
+                (_, method, target, version, headers), _, buffer = got
                 url = urlsplit(target)
                 query = dict(parse_qsl(url.query, keep_blank_values=True))
                 status, kind, body = handler(method, url.path, query, headers, peer)

@@ -42,3 +42,16 @@ def read_body(conn: socket.socket, buffer: bytes, length: int) -> tuple[bytes, b
             return None
         buffer += chunk
     return buffer[:length], buffer[length:]
+
+
+def read_request(conn: socket.socket, buffer: bytes) -> tuple[Head, bytes, bytes] | None:
+    """The next request's head and Content-Length body, and what follows them; None when
+    the client closed or sent no valid request."""
+    read = read_head(conn, buffer)
+    if read is None:
+        return None
+    head, buffer = read
+    got = read_body(conn, buffer, int(head[4].get("content-length", "0") or 0))
+    if got is None:
+        return None
+    return head, got[0], got[1]

@@ -16,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `python -I` leaves it out
-from http_wire import read_body, read_head
+from http_wire import read_request
 
 PORT = 80
 SERVER = "nginx"
@@ -102,14 +102,10 @@ def serve(conn: socket.socket, peer: str) -> None:
     buffer = b""
     with conn:
         while True:
-            read = read_head(conn, buffer)
-            if read is None:
-                return
-            (request_line, method, _, version, headers), buffer = read
-            got = read_body(conn, buffer, int(headers.get("content-length", "0") or 0))
+            got = read_request(conn, buffer)
             if got is None:
                 return
-            buffer = got[1]
+            (request_line, method, _, version, headers), _, buffer = got
             connection = headers.get("connection", "").lower()
             keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
             status, response = respond(method, keep_alive)
