@@ -1,6 +1,9 @@
 """From parsed documents to the typed objects of a cluster: namespaces, endpoints,
 policies, services, nodes.
 
+The tiered cluster policies (AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+ClusterNetworkPolicy) are read as `netpolicy.api.tiers` describes.
+
 Endpoints are Pods, and the workloads that make pods (what users keep in git), each
 workload standing for its pod template. When pods and the workloads that own them
 are both given (as `kubectl get all -o yaml` prints), the pods are the endpoints and
@@ -34,6 +37,8 @@ from netpolicy.api.objects import (
     node_from_dict,
     service_from_dict,
 )
+from netpolicy.api.tiers import GROUP as TIER_GROUP
+from netpolicy.api.tiers import TIER_KINDS, ClusterPolicy, cluster_policy_from_dict
 from netpolicy.api.validation import ObjectErrors, validate
 from netpolicy.errors import InvalidObjectsError
 
@@ -53,8 +58,9 @@ KIND_GROUPS = {
     "Service": "",
     "Node": "",
     "NetworkPolicy": "networking.k8s.io",
+    **{kind: TIER_GROUP for kind in TIER_KINDS},
 }
-CLUSTER_SCOPED = {"Namespace", "Node"}
+CLUSTER_SCOPED = {"Namespace", "Node", *TIER_KINDS}
 
 
 @dataclass(slots=True)
@@ -64,6 +70,8 @@ class Inventory:
     namespaces: list[Namespace] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
+    cluster_policies: list[ClusterPolicy] = field(default_factory=list)
+    """AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies."""
     services: list[Service] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -140,6 +148,8 @@ def _build_inventory(
             namespaces[name] = Namespace(name, namespace_labels(name, meta.get("labels")))
         elif kind == "NetworkPolicy":
             inv.policies.append(network_policy_from_dict(obj, ns))
+        elif kind in TIER_KINDS:
+            inv.cluster_policies.append(cluster_policy_from_dict(obj))
         elif kind == "Service":
             inv.services.append(service_from_dict(obj, ns))
         elif kind == "Node":
@@ -166,6 +176,7 @@ def _build_inventory(
     inv.namespaces = sorted(namespaces.values(), key=lambda n: n.name)
     inv.endpoints = sorted(endpoints.values(), key=lambda e: (e.namespace, e.name))
     inv.policies.sort(key=lambda p: (p.namespace, p.name))
+    inv.cluster_policies.sort(key=lambda p: p.key)
     inv.services.sort(key=lambda s: (s.namespace, s.name))
     inv.nodes.sort(key=lambda n: n.name)
     return inv

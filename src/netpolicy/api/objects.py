@@ -45,15 +45,23 @@ class IPBlock:
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """One entry of `from`/`to` (point 5): selectors (ANDed when both) or an ipBlock."""
+    """One entry of `from`/`to` (point 5): selectors (ANDed when both) or an ipBlock.
+    The tiered policies' peers (`netpolicy.api.tiers`) add two forms: `node_selector`
+    (the addresses of the nodes it selects) and `domain_names` (matching no address)."""
 
     pod_selector: LabelSelector | None = None
     namespace_selector: LabelSelector | None = None
     ip_block: IPBlock | None = None
+    node_selector: LabelSelector | None = None
+    domain_names: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         if self.ip_block is not None:
             return f"ipBlock {self.ip_block}"
+        if self.node_selector is not None:
+            return f"nodes [{self.node_selector}]"
+        if self.domain_names:
+            return f"domainNames [{', '.join(self.domain_names)}]"
         parts = []
         if self.namespace_selector is not None:
             parts.append(f"namespaces [{self.namespace_selector}]")
@@ -236,23 +244,37 @@ def _rule(raw: Mapping[str, Any] | None, peers_key: str) -> Rule:
     )
 
 
-def network_policy_from_dict(obj: Mapping[str, Any], namespace: str) -> NetworkPolicy:
-    """Build a policy from a validated manifest, applying the `policyTypes` default
-    (point 2): Ingress always, Egress only when `spec.egress` has at least one rule."""
-    spec = obj.get("spec") or {}
-    egress_raw = spec.get("egress") or []
+def policy_directions(spec: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(isolates ingress, isolates egress) of a valid NetworkPolicy spec: `policyTypes` as
+    given; omitted or empty (the API server defaults both alike), Ingress always, and
+    Egress only when `spec.egress` has at least one rule (point 2). The one place this
+    rule is written."""
     types = spec.get("policyTypes")
     if not types:
-        types = ["Ingress", "Egress"] if egress_raw else ["Ingress"]
+        types = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+    return "Ingress" in types, "Egress" in types
+
+
+def network_policy_from_dict(obj: Mapping[str, Any], namespace: str) -> NetworkPolicy:
+    """Build a policy from a validated manifest, `policyTypes` defaulted (point 2)."""
+    spec = obj.get("spec") or {}
+    ingress, egress = policy_directions(spec)
     return NetworkPolicy(
         namespace=namespace,
         name=obj["metadata"]["name"],
         pod_selector=LabelSelector.from_dict(spec.get("podSelector")),
         ingress=tuple(_rule(r, "from") for r in spec.get("ingress") or []),
-        egress=tuple(_rule(r, "to") for r in egress_raw),
-        affects_ingress="Ingress" in types,
-        affects_egress="Egress" in types,
+        egress=tuple(_rule(r, "to") for r in spec.get("egress") or []),
+        affects_ingress=ingress,
+        affects_egress=egress,
     )
+
+
+def deny_all_policy(namespace: str, name: str, pod_selector: LabelSelector) -> NetworkPolicy:
+    """What a policy that cannot be read is enforced as (fail closed): it isolates the
+    pods its selector picks in both directions, with no rule — whatever its `policyTypes`
+    said, since they were not read either."""
+    return NetworkPolicy(namespace, name, pod_selector, (), (), True, True)
 
 
 def container_ports(pod_spec: Mapping[str, Any]) -> tuple[ContainerPort, ...]:
