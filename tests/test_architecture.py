@@ -26,7 +26,8 @@ def test_engine_exports_exactly_its_public_api() -> None:
     assert sorted(netpolicy.engine.__all__) == [
         "ALL", "Allowance", "BackendVerdict", "ClusterState", "CompiledView", "Connectivity",
         "DirectionView", "External", "Matrix", "NONE", "Party", "PeerSet", "PortSet", "Reason",
-        "RuleId", "RuleRef", "SideVerdict", "Verdict", "connectivity", "matrix",
+        "RuleId", "RuleRef", "SideVerdict", "TierMatch", "TierVerdict", "Verdict", "connectivity",
+        "matrix",
         "service_verdicts", "verdict",
     ]
     for name in netpolicy.engine.__all__:

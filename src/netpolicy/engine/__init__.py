@@ -1,13 +1,21 @@
-"""The semantics of NetworkPolicy: verdicts with explanations, the compiled view, and
-reachability over every pair. Pure computation: no I/O, no knowledge of where the
-objects came from."""
+"""The semantics of NetworkPolicy and of the tiered cluster policies: verdicts with
+explanations, the compiled view, and reachability over every pair. Pure computation: no
+I/O, no knowledge of where the objects came from."""
 
 from netpolicy.engine.cluster import ClusterState, External, Party
 from netpolicy.engine.compiled import Allowance, CompiledView, DirectionView, PeerSet, RuleId
 from netpolicy.engine.matrix import Connectivity, Matrix, connectivity, matrix
 from netpolicy.engine.ports import ALL, NONE, PortSet
 from netpolicy.engine.services import BackendVerdict, service_verdicts
-from netpolicy.engine.verdict import Reason, RuleRef, SideVerdict, Verdict, verdict
+from netpolicy.engine.verdict import (
+    Reason,
+    RuleRef,
+    SideVerdict,
+    TierMatch,
+    TierVerdict,
+    Verdict,
+    verdict,
+)
 
 __all__ = [
     "ALL",
@@ -27,6 +35,8 @@ __all__ = [
     "RuleId",
     "RuleRef",
     "SideVerdict",
+    "TierMatch",
+    "TierVerdict",
     "Verdict",
     "connectivity",
     "matrix",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -23,6 +23,7 @@ from netpolicy.api.objects import (
     Service,
     namespace_labels,
 )
+from netpolicy.api.tiers import ClusterPolicy, Tier
 from netpolicy.errors import LookupFailure
 
 
@@ -51,11 +52,20 @@ class ClusterState:
         policies: Iterable[NetworkPolicy] = (),
         services: Iterable[Service] = (),
         nodes: Iterable[Node] = (),
+        cluster_policies: Iterable[ClusterPolicy] = (),
     ) -> None:
         self.endpoints: tuple[Endpoint, ...] = tuple(sorted(endpoints, key=lambda e: e.key))
         self.policies: tuple[NetworkPolicy, ...] = tuple(sorted(policies, key=lambda p: p.key))
         self.services: tuple[Service, ...] = tuple(sorted(services, key=lambda s: s.key))
         self.nodes: tuple[Node, ...] = tuple(sorted(nodes, key=lambda n: n.name))
+        self._nodes = {n.name: n for n in self.nodes}
+        # Each tier's policies in the order they are evaluated (`ClusterPolicy.order`).
+        tiered = sorted(cluster_policies, key=lambda p: p.order)
+        self.admin_policies: tuple[ClusterPolicy, ...] = tuple(p for p in tiered if p.tier == "Admin")
+        self.baseline_policies: tuple[ClusterPolicy, ...] = tuple(
+            p for p in tiered if p.tier == "Baseline")
+        if len({p.key for p in tiered}) != len(tiered):
+            raise ValueError("cluster policy keys must be unique")
         ns = {n.name: n for n in namespaces}
         # Namespaces that objects mention but nobody declared exist with their name label.
         for name in {e.namespace for e in self.endpoints} | {p.namespace for p in self.policies}:
@@ -112,6 +122,10 @@ class ClusterState:
                 return s
         raise LookupFailure(f"service {ref!r} not found")
 
+    def node_labels(self, name: str) -> Mapping[str, str]:
+        """The labels of node `name` (an unknown node has none)."""
+        return self._nodes[name].labels if name in self._nodes else {}
+
     def namespace_labels(self, name: str) -> dict[str, str]:
         ns = self.namespaces.get(name)
         return dict(ns.labels) if ns else namespace_labels(name, None)
@@ -133,6 +147,22 @@ class ClusterState:
         if i is not None:
             self._selecting[i] = found
         return found
+
+    @property
+    def cluster_policies(self) -> tuple[ClusterPolicy, ...]:
+        return self.admin_policies + self.baseline_policies
+
+    def tier_policies(self, tier: Tier) -> tuple[ClusterPolicy, ...]:
+        return self.admin_policies if tier == "Admin" else self.baseline_policies
+
+    def subject_of(self, endpoint: Endpoint, tier: Tier) -> tuple[ClusterPolicy, ...]:
+        """The `tier` policies whose subject selects `endpoint`, in evaluation order.
+        hostNetwork pods are never subjects (the API's words)."""
+        if endpoint.host_network:
+            return ()
+        ns = self.namespace_labels(endpoint.namespace)
+        return tuple(p for p in self.tier_policies(tier)
+                     if p.subject.selects(ns, endpoint.labels))
 
     def isolating(self, endpoint: Endpoint, direction: Direction) -> tuple[NetworkPolicy, ...]:
         """The policies that isolate `endpoint` in `direction` (point 3)."""

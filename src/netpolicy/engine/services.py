@@ -56,6 +56,7 @@ def service_verdicts(state: ClusterState, source: str | Party, service: str | Se
     out = []
     for backend in state.backends(svc):
         number = target_port(sp, backend)
-        v = None if number is None else verdict(state, source, backend, number, protocol)
+        v = (None if number is None
+             else verdict(state, source, backend, number, protocol, via_service=True))
         out.append(BackendVerdict(backend.key, number, v))
     return tuple(out)
