@@ -1,5 +1,6 @@
-"""The compiled view (DESIGN.md, "engine/"): per endpoint and direction, whether it is
-isolated and which (peer set x port set) pairs it allows.
+"""The compiled view (docs/design.md, "engine/"): per endpoint and direction, an ordered
+decision: the Admin tier's entries, then whether NetworkPolicy isolates it and which
+(peer set x port set) pairs it allows, then the Baseline tier's entries.
 
 Everything that needs more than one verdict derives from this view: the matrix and
 connectivity reports (`netpolicy.engine.matrix`) and the nftables program. It is
@@ -14,8 +15,13 @@ computed with sets, never pair by pair:
   port set; for egress it is the peer, so the rule's peers are split by the number
   the name resolves to on each of them (address-and-port pairs, in nftables terms).
 
-Allowances are shared between endpoints whenever they are equal (same rule, same
-resolved ports), so the view's size grows with endpoints + rules, not their product.
+The tiered policies compile the same way: each rule of a policy whose subject selects the
+endpoint becomes a `Decision` (its action, peer set and port set, named ports resolved as
+above), kept in evaluation order; the first one that matches the other side and the port
+decides (`decide` states the order once, for every consumer).
+
+Allowances and decisions are shared between endpoints whenever they are equal (same rule,
+same resolved ports), so the view's size grows with endpoints + rules, not their product.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +48,7 @@ from netpolicy.api.objects import (
     Protocol,
     Rule,
 )
+from netpolicy.api.tiers import Action, ClusterPolicy
 from netpolicy.engine.cluster import ClusterState
 from netpolicy.engine.ports import ALL, NONE, PortSet
 
@@ -89,26 +97,89 @@ class Allowance:
     named_port: str | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """One rule of a tiered policy for an endpoint and direction: when the other side is
+    in `peers` and the connection's port in `ports`, `action` decides (Pass: on to the next
+    tier). Like an `Allowance`, an egress named port gives one Decision per number it
+    resolves to, its peers those holding that number."""
+
+    rule: RuleId
+    action: Action
+    peers: PeerSet
+    ports: PortSet
+    named_port: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DirectionView:
+    """What decides one direction of an endpoint: `admin` decisions in order, then
+    NetworkPolicy (`isolated`: the union of `allowances`), then `baseline` decisions in
+    order; where nothing decides, the connection is allowed (`decide`)."""
+
     isolated: bool
     isolated_by: tuple[str, ...] = ()
     allowances: tuple[Allowance, ...] = ()
     key: tuple[object, ...] = ()
     """What the view is a function of (`view_key`): endpoints with equal keys share it."""
+    admin: tuple[Decision, ...] = ()
+    baseline: tuple[Decision, ...] = ()
+    tiered_by: tuple[str, ...] = ()
+    """The tiered policies whose subject selects the endpoint (with rules this way)."""
+
+    @property
+    def is_open(self) -> bool:
+        """Nothing decides: every connection is allowed."""
+        return not (self.isolated or self.admin or self.baseline)
+
+
+Outcome = Literal["accept", "deny", "next"]
+
+
+def tier_outcome(decisions: Sequence[Decision], other: int, protocol: Protocol,
+                 port: int) -> tuple[Outcome, Decision | None]:
+    """The first decision matching endpoint `other` at `protocol`/`port`: Accept, Deny, or
+    on to the next tier (Pass, or nothing matched)."""
+    for d in decisions:
+        if d.peers.has(other) and d.ports.contains(protocol, port):
+            if d.action == "Pass":
+                return "next", d
+            return ("accept" if d.action == "Accept" else "deny"), d
+    return "next", None
+
+
+def decide(view: DirectionView, other: int, protocol: Protocol, port: int) -> bool:
+    """The tiers in order (docs/design.md, "Tiered cluster policies"), for endpoint `other`
+    on the other side: the Admin tier, then NetworkPolicy if it isolates, then Baseline."""
+    outcome, _ = tier_outcome(view.admin, other, protocol, port)
+    if outcome != "next":
+        return outcome == "accept"
+    if view.isolated:
+        return any(a.peers.has(other) and a.ports.contains(protocol, port)
+                   for a in view.allowances)
+    outcome, _ = tier_outcome(view.baseline, other, protocol, port)
+    return outcome != "deny"
 
 
 def view_key(endpoint: Endpoint, policies: Sequence[NetworkPolicy],
-             direction: Direction) -> tuple[object, ...]:
+             direction: Direction, admin: Sequence[ClusterPolicy] = (),
+             baseline: Sequence[ClusterPolicy] = ()) -> tuple[object, ...]:
     """What an endpoint's view in `direction` depends on: the policies that select it and
-    list that direction, and, for ingress, the numbers its container ports give the names
-    those policies' rules use (named ports resolve on the destination: point 6)."""
+    list that direction, the tiered policies whose subject selects it (in order), and, for
+    ingress, the numbers its container ports give the names those policies' rules use
+    (named ports resolve on the destination: point 6)."""
     keys = tuple(p.key for p in policies if p.affects(direction))
+    tiers = (tuple(p.key for p in admin if p.rules(direction)),
+             tuple(p.key for p in baseline if p.rules(direction)))
     if direction == "egress":
-        return ("egress", keys)
+        return ("egress", keys) if tiers == ((), ()) else ("egress", keys, tiers)
     names = tuple(endpoint.named_port(name, protocol) for p in policies
                   for name, protocol in p.ingress_names)
-    return ("ingress", keys, names)
+    if tiers == ((), ()):
+        return ("ingress", keys, names)
+    tier_names = tuple(endpoint.named_port(name, protocol) for p in (*admin, *baseline)
+                       if p.rules(direction) for name, protocol in p.ingress_names)
+    return ("ingress", keys, names, tiers, tier_names)
 
 
 OPEN = DirectionView(False)
@@ -172,6 +243,10 @@ class CompiledView:
         self._egress_of: dict[str, list[Allowance]] = {}
         self._selected: dict[str, tuple[NetworkPolicy, Mask]] = {}
         """Each policy (the object) and the endpoints it selects."""
+        self._subjects: dict[str, tuple[ClusterPolicy, Mask]] = {}
+        """Each tiered policy (the object) and the endpoints its subject selects."""
+        self._decision_cache: dict[tuple[str, Direction, tuple[int | None, ...]],
+                                   list[Decision]] = {}
         self._previous: CompiledView | None = None
         if previous is not None and previous.state.endpoints == state.endpoints \
                 and previous.state.namespaces == state.namespaces:
@@ -207,16 +282,25 @@ class CompiledView:
             self.__dict__["_v4"] = previous.__dict__["_v4"]
         same = {p.key for p in self.state.policies
                 if previous._policy.get(p.key) is p}
+        same_tiered = {p.key for p in self.state.cluster_policies
+                       if previous._tiered.get(p.key) is p}
         self._ingress_cache = {k: v for k, v in previous._ingress_cache.items() if k[0] in same}
         self._egress_of = {k: v for k, v in previous._egress_of.items() if k in same}
+        self._decision_cache = {k: v for k, v in previous._decision_cache.items()
+                                if k[0] in same_tiered}
         self._views = {k: v for k, v in previous._views.items()
-                       if all(key in same for key in v.isolated_by)}
-        self._selected = previous._selected
+                       if all(key in same for key in v.isolated_by)
+                       and all(key in same_tiered for key in v.tiered_by)}
+        self._selected, self._subjects = previous._selected, previous._subjects
         self._previous = previous
 
     @cached_property
     def _policy(self) -> dict[str, NetworkPolicy]:
         return {p.key: p for p in self.state.policies}
+
+    @cached_property
+    def _tiered(self) -> dict[str, ClusterPolicy]:
+        return {p.key: p for p in self.state.cluster_policies}
 
     # --- sets of endpoints --------------------------------------------------------------
 
@@ -238,6 +322,8 @@ class CompiledView:
             return cached
         if peer.ip_block is not None:
             m = self._ips_in(peer.ip_block)
+        elif peer.node_selector is not None or peer.domain_names:
+            m = np.zeros(self.size, dtype=bool)  # node addresses (ip_blocks) or names: no pod
         else:
             if peer.namespace_selector is None:
                 in_ns = self._ns_of == self._ns_id(policy_namespace)
@@ -299,13 +385,17 @@ class CompiledView:
 
     # --- rules ---------------------------------------------------------------------------
 
-    def rule_peers(self, policy: NetworkPolicy, rid: RuleId, rule: Rule) -> PeerSet:
+    def rule_peers(self, policy: NetworkPolicy | ClusterPolicy, rid: RuleId,
+                   rule: Rule) -> PeerSet:
         """The peers of a rule; rules whose peers are the same (the same entries, read in
-        the same namespace when it matters) share one PeerSet."""
+        the same namespace when it matters) share one PeerSet. A tiered policy's peers
+        name their namespaces themselves (no policy namespace), and its `nodes` peers
+        become the selected nodes' addresses."""
         cached = self._rule_peers.get(rid)
         if cached is not None:
             return cached
-        definition = peers_definition(rule.peers, policy.namespace)
+        namespace = policy.namespace if isinstance(policy, NetworkPolicy) else ""
+        definition = peers_definition(rule.peers, namespace)
         ps = self._peer_sets.get(definition)
         if ps is None:
             if not rule.peers:
@@ -313,12 +403,64 @@ class CompiledView:
             else:
                 members = np.zeros(self.size, dtype=bool)
                 for peer in rule.peers:
-                    members |= self.peer_members(peer, policy.namespace)
+                    members |= self.peer_members(peer, namespace)
                 blocks = tuple(p.ip_block for p in rule.peers if p.ip_block is not None)
-                ps = PeerSet(False, members, blocks, definition, rule.peers, policy.namespace)
+                blocks += tuple(b for p in rule.peers if p.node_selector is not None
+                                for b in self._node_blocks(p.node_selector))
+                ps = PeerSet(False, members, blocks, definition, rule.peers, namespace)
             self._peer_sets[definition] = ps
         self._rule_peers[rid] = ps
         return ps
+
+    def _node_blocks(self, selector: LabelSelector) -> tuple[IPBlock, ...]:
+        """The addresses of the nodes `selector` selects, one block each."""
+        return tuple(IPBlock(ipaddress.ip_network(ip)) for node in self.state.nodes
+                     if selector.matches(node.labels) for ip in node.ips)
+
+    def subjects_of(self, policy: ClusterPolicy) -> Mask:
+        """Endpoints a tiered policy's subject selects (never hostNetwork pods)."""
+        subject = policy.subject
+        in_ns = np.isin(self._ns_of, self._ns_index.select(subject.namespace_selector))
+        m: Mask = in_ns & self._pods
+        if subject.pod_selector is not None:
+            m = m & self._labels.select(subject.pod_selector)
+        return m
+
+    def _decisions(self, policy: ClusterPolicy, direction: Direction,
+                   index: int) -> list[Decision]:
+        """A tiered policy's rules for endpoint `index`, in order. Named ports resolve as
+        for allowances: on the endpoint for ingress (so the result depends on the numbers
+        it gives them), on each peer for egress."""
+        endpoint = self.state.endpoints[index]
+        names = (tuple(endpoint.named_port(n, p) for n, p in policy.ingress_names)
+                 if direction == "ingress" else ())
+        key = (policy.key, direction, names)
+        cached = self._decision_cache.get(key)
+        if cached is not None:
+            return cached
+        out: list[Decision] = []
+        for r, rule in enumerate(policy.rules(direction)):
+            rid = RuleId(policy.key, direction, r)
+            peers = self.rule_peers(policy, rid, rule.match)
+            ports = self.numeric_ports(rule.match)
+            named = _named(rule.match.ports)
+            if direction == "ingress":
+                for p in named:
+                    number = endpoint.named_port(str(p.port), p.protocol)
+                    if number is not None:
+                        ports = ports | PortSet.single(p.protocol, number)
+            if not ports.is_empty:
+                out.append(Decision(rid, rule.action, peers, ports))
+            if direction == "egress":
+                for p in named:
+                    holding = self.named_port_holders(str(p.port), p.protocol)
+                    for number, holders in holding.items():
+                        members = holders & peers.members
+                        if members.any():
+                            out.append(Decision(rid, rule.action, PeerSet(False, members),
+                                                PortSet.single(p.protocol, number), str(p.port)))
+        self._decision_cache[key] = out
+        return out
 
     @staticmethod
     @functools.lru_cache(maxsize=65536)
@@ -388,53 +530,80 @@ class CompiledView:
             known = self._selected.get(policy.key)
             masks[policy.key] = (policy, known[1] if known is not None and known[0] is policy
                                  else self.selected_by(policy))
-        todo = self._affected(masks)
-        self._selected = masks
+        subjects: dict[str, tuple[ClusterPolicy, Mask]] = {}
+        for tiered in self.state.cluster_policies:  # in evaluation order
+            had = self._subjects.get(tiered.key)
+            subjects[tiered.key] = (tiered, had[1] if had is not None and had[0] is tiered
+                                    else self.subjects_of(tiered))
+        todo = self._affected(masks, subjects)
+        self._selected, self._subjects = masks, subjects
         selected: dict[int, list[NetworkPolicy]] = {}
         for policy, mask in masks.values():
             for i in np.flatnonzero(mask if todo is None else mask & todo).tolist():
                 selected.setdefault(i, []).append(policy)
+        subject_of: dict[int, list[ClusterPolicy]] = {}
+        for tiered, mask in subjects.values():
+            for i in np.flatnonzero(mask if todo is None else mask & todo).tolist():
+                subject_of.setdefault(i, []).append(tiered)
         # Endpoints selected by the same policies (and, for ingress, resolving named ports
         # alike) share one DirectionView object: consumers may group by identity.
-        egress_of, views = self._egress_of, self._views
-        for i, policies in sorted(selected.items()):
-            endpoint = self.state.endpoints[i]
-            if any(p.affects_ingress for p in policies):
-                key = view_key(endpoint, policies, "ingress")
-                view = views.get(key)
-                if view is None:
-                    ing = [p for p in policies if p.affects_ingress]
-                    allowances = [a for p in ing for a in self._ingress_allowances(p, i)]
-                    view = views[key] = DirectionView(True, tuple(p.key for p in ing),
-                                                      tuple(allowances), key)
-                self.ingress[i] = view
-            if any(p.affects_egress for p in policies):
-                key = view_key(endpoint, policies, "egress")
-                view = views.get(key)
-                if view is None:
-                    allowances = []
-                    egr = [p for p in policies if p.affects_egress]
-                    for p in egr:
-                        if p.key not in egress_of:
-                            egress_of[p.key] = self._egress_allowances(p)
-                        allowances.extend(egress_of[p.key])
-                    view = views[key] = DirectionView(True, tuple(p.key for p in egr),
-                                                      tuple(allowances), key)
-                self.egress[i] = view
+        for i in sorted(selected.keys() | subject_of.keys()):
+            policies, tiers = selected.get(i, []), subject_of.get(i, [])
+            admin = [p for p in tiers if p.tier == "Admin"]
+            baseline = [p for p in tiers if p.tier == "Baseline"]
+            ingress = self._view(i, "ingress", policies, admin, baseline)
+            if ingress is not None:
+                self.ingress[i] = ingress
+            egress = self._view(i, "egress", policies, admin, baseline)
+            if egress is not None:
+                self.egress[i] = egress
 
-    def _affected(self, masks: dict[str, tuple[NetworkPolicy, Mask]]) -> Mask | None:
+    def _view(self, i: int, direction: Direction, policies: Sequence[NetworkPolicy],
+              admin: Sequence[ClusterPolicy],
+              baseline: Sequence[ClusterPolicy]) -> DirectionView | None:
+        """Endpoint `i`'s view in `direction` (None: nothing decides, OPEN)."""
+        isolating = [p for p in policies if p.affects(direction)]
+        admin = [p for p in admin if p.rules(direction)]
+        baseline = [p for p in baseline if p.rules(direction)]
+        if not (isolating or admin or baseline):
+            return None
+        key = view_key(self.state.endpoints[i], policies, direction, admin, baseline)
+        view = self._views.get(key)
+        if view is not None:
+            return view
+        allowances: list[Allowance] = []
+        for p in isolating:
+            if direction == "ingress":
+                allowances.extend(self._ingress_allowances(p, i))
+            else:
+                if p.key not in self._egress_of:
+                    self._egress_of[p.key] = self._egress_allowances(p)
+                allowances.extend(self._egress_of[p.key])
+        view = self._views[key] = DirectionView(
+            bool(isolating), tuple(p.key for p in isolating), tuple(allowances), key,
+            tuple(d for p in admin for d in self._decisions(p, direction, i)),
+            tuple(d for p in baseline for d in self._decisions(p, direction, i)),
+            tuple(p.key for p in (*admin, *baseline)))
+        return view
+
+    def _affected(self, masks: dict[str, tuple[NetworkPolicy, Mask]],
+                  subjects: dict[str, tuple[ClusterPolicy, Mask]]) -> Mask | None:
         """With a previous view of the same endpoints: the endpoints that a policy added,
-        removed or replaced selects (before or after). Every other endpoint keeps its
-        views, taken over here; None: every view is to be made."""
+        removed or replaced selects (before or after), and likewise the subjects of tiered
+        policies. Every other endpoint keeps its views, taken over here; None: every view
+        is to be made."""
         previous = self._previous
         if previous is None:
             return None
         affected: Mask = np.zeros(self.size, dtype=bool)
-        for before, after in ((previous._selected, masks), (masks, previous._selected)):
-            for key, (policy, mask) in before.items():
-                other = after.get(key)
-                if other is None or other[0] is not policy:
-                    affected |= mask
+        pairs: list[tuple[dict[str, tuple[object, Mask]], dict[str, tuple[object, Mask]]]] = [
+            (dict(previous._selected), dict(masks)), (dict(previous._subjects), dict(subjects))]
+        for old, new in pairs:
+            for before, after in ((old, new), (new, old)):
+                for key, (policy, mask) in before.items():
+                    other = after.get(key)
+                    if other is None or other[0] is not policy:
+                        affected |= mask
         self.ingress, self.egress = list(previous.ingress), list(previous.egress)
         for i in np.flatnonzero(affected).tolist():
             self.ingress[i] = self.egress[i] = OPEN
@@ -457,13 +626,37 @@ class CompiledView:
 
     @staticmethod
     def _side_ports(view: DirectionView, other: int) -> PortSet:
-        if not view.isolated:
-            return ALL
-        out = NONE
-        for a in view.allowances:
-            if a.peers.has(other):
-                out = out | a.ports
-        return out
+        """The ports `view` allows endpoint `other` on: `decide` over sets of ports."""
+        accepted, onward = _tier_ports(view.admin, other, ALL)
+        if view.isolated:
+            union = NONE
+            for a in view.allowances:
+                if a.peers.has(other):
+                    union = union | a.ports
+            return accepted | (onward & union)
+        base_accepted, base_onward = _tier_ports(view.baseline, other, onward)
+        return accepted | base_accepted | base_onward
+
+
+def _tier_ports(decisions: Sequence[Decision], other: int,
+                ports: PortSet) -> tuple[PortSet, PortSet]:
+    """Of `ports`, those a tier accepts for `other`, and those it sends on (Pass or no
+    match): the first matching decision takes each port."""
+    accepted, onward, left = NONE, NONE, ports
+    for d in decisions:
+        if left.is_empty:
+            break
+        if not d.peers.has(other):
+            continue
+        hit = left & d.ports
+        if hit.is_empty:
+            continue
+        left = left - d.ports
+        if d.action == "Accept":
+            accepted = accepted | hit
+        elif d.action == "Pass":
+            onward = onward | hit
+    return accepted, onward | left
 
 
 def peers_definition(peers: tuple[Peer, ...], namespace: str) -> str:

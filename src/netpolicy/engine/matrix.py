@@ -25,7 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from netpolicy.api.objects import PROTOCOLS, Protocol
-from netpolicy.engine.compiled import Allowance, CompiledView, DirectionView, Mask
+from netpolicy.engine.compiled import (
+    Allowance,
+    CompiledView,
+    Decision,
+    DirectionView,
+    Mask,
+    PeerSet,
+)
 from netpolicy.engine.ports import ALL, MAX_PORT, MIN_PORT, PortSet
 
 Atom = tuple[Protocol, int, int]
@@ -59,6 +66,15 @@ class Connectivity:
         return self.port_sets[int(self.cell[source, destination])]
 
 
+_Tier = tuple[tuple[PeerSet, str], ...]
+_Choice = tuple[_Tier, bool, tuple[PeerSet, ...] | None, _Tier]
+"""What decides a side at an atom: the admin decisions that cover it (peers, action) in
+order, whether NetworkPolicy isolates, the peer sets of its allowances there (None: one
+of them admits every peer), the baseline decisions likewise."""
+
+_OPEN: _Choice = ((), False, None, ())
+
+
 class _Side:
     """One direction over a list of atoms: `sig[e, j]`, the signature of endpoint e at
     atom j, and `masks[k]`, the endpoints signature k admits on the other side."""
@@ -68,8 +84,8 @@ class _Side:
         self._protocol = np.array([PROTOCOLS.index(p) for p, _, _ in parts], dtype=np.int8)
         self._first = np.array([lo for _, lo, _ in parts], dtype=np.int32)
         self._covers: dict[int, npt.NDArray[np.bool_]] = {}
-        self._ids: dict[tuple[int, ...] | None, int] = {}
-        self._chosen: list[list[Allowance] | None] = []
+        self._ids: dict[tuple[object, ...], int] = {}
+        self._chosen: list[_Choice] = []
         self.sig: Signatures = np.empty((size, len(parts)), dtype=np.int32)
         # The compiled view shares one view object between endpoints alike: decide once
         # per distinct view, then spread the answer to its endpoints.
@@ -92,45 +108,78 @@ class _Side:
             self._covers[id(ports)] = out
         return out
 
-    def _id(self, chosen: list[Allowance] | None) -> int:
-        """The signature of admitting through `chosen` (None: not isolated, admit all)."""
-        key: tuple[int, ...] | None = None
-        if chosen is not None and not any(a.peers.everything for a in chosen):
-            key = tuple(sorted({id(a.peers) for a in chosen}))
-        else:
-            chosen = None
+    def _id(self, choice: _Choice) -> int:
+        """The signature of deciding by `choice`: equal peer sets and actions, equal id."""
+        admin, isolated, allowed, baseline = choice
+        key = (tuple((id(p), a) for p, a in admin), isolated,
+               None if allowed is None else tuple(sorted({id(p) for p in allowed})),
+               tuple((id(p), a) for p, a in baseline))
         k = self._ids.get(key)
         if k is None:
             k = self._ids[key] = len(self._chosen)
-            self._chosen.append(chosen)
+            self._chosen.append(choice)
         return k
 
     def _row(self, view: DirectionView) -> Signatures:
         """A view's signature at every atom."""
-        if not view.isolated:
-            return np.full(len(self._parts), self._id(None), dtype=np.int32)
-        if not view.allowances:
-            return np.full(len(self._parts), self._id([]), dtype=np.int32)
-        bits = np.stack([self._cover(a.ports) for a in view.allowances])
-        # Atoms where the same allowances apply have the same signature: one per column.
+        if view.is_open:
+            return np.full(len(self._parts), self._id(_OPEN), dtype=np.int32)
+        # Baseline decisions matter only where NetworkPolicy does not isolate.
+        baseline = () if view.isolated else view.baseline
+        entries: list[Decision | Allowance] = [*view.admin, *view.allowances, *baseline]
+        if not entries:
+            return np.full(len(self._parts), self._id(((), True, (), ())), dtype=np.int32)
+        bits = np.stack([self._cover(e.ports) for e in entries])
+        # Atoms where the same entries apply have the same signature: one per column.
         columns, inverse = np.unique(np.packbits(bits, axis=0), axis=1, return_inverse=True)
-        ids = [self._id([a for a, on in zip(view.allowances, np.unpackbits(col)[: len(bits)],
-                                           strict=True) if on])
-               for col in columns.T]
+        n_admin, n_allow = len(view.admin), len(view.allowances)
+        ids = []
+        for col in columns.T:
+            on = np.unpackbits(col)[: len(entries)].astype(bool)
+            admin = tuple((d.peers, d.action) for d, o in zip(view.admin, on[:n_admin],
+                                                              strict=True) if o)
+            chosen = [a for a, o in zip(view.allowances, on[n_admin:n_admin + n_allow],
+                                        strict=True) if o]
+            allowed = (None if any(a.peers.everything for a in chosen)
+                       else tuple(a.peers for a in chosen)) if view.isolated else None
+            base = tuple((d.peers, d.action) for d, o in zip(baseline, on[n_admin + n_allow:],
+                                                             strict=True) if o)
+            ids.append(self._id((admin, view.isolated, allowed, base)))
         return np.array(ids, dtype=np.int32)[inverse.reshape(-1)]
 
     def _masks(self, size: int) -> Mask:
         masks = np.zeros((len(self._chosen), size), dtype=bool)
-        for k, chosen in enumerate(self._chosen):
-            if chosen is None:
-                masks[k] = True
-                continue
-            seen: set[int] = set()
-            for a in chosen:
-                if id(a.peers) not in seen:
-                    seen.add(id(a.peers))
-                    masks[k] |= a.peers.members
+        for k, (admin, isolated, allowed, baseline) in enumerate(self._chosen):
+            accepted, onward = _tier_mask(admin, np.ones(size, dtype=bool))
+            if isolated:
+                union = np.ones(size, dtype=bool)
+                if allowed is not None:
+                    union[:] = False
+                    for peers in {id(p): p for p in allowed}.values():
+                        union |= peers.members
+                masks[k] = accepted | (onward & union)
+            else:
+                base_accepted, base_onward = _tier_mask(baseline, onward)
+                masks[k] = accepted | base_accepted | base_onward
         return masks
+
+
+def _tier_mask(decisions: _Tier, reaching: Mask) -> tuple[Mask, Mask]:
+    """Of the endpoints `reaching` a tier, those it accepts and those it sends on (Pass,
+    or no decision matched): the first matching decision takes each endpoint."""
+    if not decisions:
+        return np.zeros_like(reaching), reaching
+    left = reaching.copy()
+    accepted = np.zeros_like(reaching)
+    passed = np.zeros_like(reaching)
+    for peers, action in decisions:
+        hit = peers.members & left
+        left &= ~peers.members
+        if action == "Accept":
+            accepted |= hit
+        elif action == "Pass":
+            passed |= hit
+    return accepted, passed | left
 
 
 def _chunks(n: int, per_row: int) -> list[slice]:
@@ -165,7 +214,8 @@ def atoms(view: CompiledView) -> list[Atom]:
     seen: set[int] = set()
     for views in (view.ingress, view.egress):
         for v in views:
-            for a in v.allowances:
+            entries: tuple[Allowance | Decision, ...] = (*v.admin, *v.allowances, *v.baseline)
+            for a in entries:
                 if id(a.ports) in seen:
                     continue
                 seen.add(id(a.ports))

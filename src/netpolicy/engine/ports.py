@@ -84,6 +84,24 @@ class PortSet:
             out[p] = res
         return PortSet.of(out)
 
+    def __sub__(self, other: PortSet) -> PortSet:
+        out: dict[Protocol, list[Interval]] = {}
+        for p in PROTOCOLS:
+            res: list[Interval] = []
+            holes = other.intervals(p)
+            for lo, hi in self.intervals(p):
+                start = lo
+                for h_lo, h_hi in holes:
+                    if h_hi < start or h_lo > hi:
+                        continue
+                    if h_lo > start:
+                        res.append((start, h_lo - 1))
+                    start = max(start, h_hi + 1)
+                if start <= hi:
+                    res.append((start, hi))
+            out[p] = res
+        return PortSet.of(out)
+
     def __str__(self) -> str:
         """`All`, `none`, or e.g. `TCP 80,8080-8090; UDP 53` (all ports of a protocol: `UDP`)."""
         if self.is_all:
