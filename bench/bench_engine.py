@@ -273,7 +273,8 @@ class Bench:
                                             "max_rss_kib": run.max_rss_kib}
         docs = read_paths([str(directory)])
         inv = build_inventory(docs)
-        state = ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
+        state = ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes,
+                            inv.cluster_policies)
         pairs, count = nca_compare.parse_output(run.stdout.read_text(),
                                                 [e.key for e in state.endpoints])
         cmp = nca_compare.compare(state, inv, docs, pairs, count)

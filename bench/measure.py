@@ -66,7 +66,8 @@ def load(directory: str, phases: Phases) -> ClusterState:
     docs = phases.run("read_paths", lambda: read_paths([directory]))
     inv = phases.run("build_inventory", lambda: build_inventory(docs))
     return phases.run("ClusterState", lambda: ClusterState(
-        inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes))
+        inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes,
+        inv.cluster_policies))
 
 
 def run_matrix(directory: str, port: int, protocol: Protocol) -> dict[str, Any]:

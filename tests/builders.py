@@ -55,16 +55,26 @@ def policies(text: str, namespace: str = "x") -> list[Any]:
     return build_inventory(docs).policies
 
 
+def tiered(text: str) -> list[Any]:
+    """AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies from
+    YAML text (each with its apiVersion and kind; validated)."""
+    return build_inventory(parse_text(text, "<test>")).cluster_policies
+
+
 def model(policy_yaml: str = "", namespace: str = "x", *,
           pod_labels: Mapping[str, Mapping[str, str]] | None = None,
-          ns_labels: Mapping[str, Mapping[str, str]] | None = None) -> ClusterState:
+          ns_labels: Mapping[str, Mapping[str, str]] | None = None,
+          tiered_yaml: str = "") -> ClusterState:
     pols = policies(policy_yaml, namespace) if policy_yaml.strip() else []
-    return ClusterState(model_namespaces(ns_labels), model_endpoints(pod_labels), pols)
+    tiers = tiered(tiered_yaml) if tiered_yaml.strip() else []
+    return ClusterState(model_namespaces(ns_labels), model_endpoints(pod_labels), pols,
+                        cluster_policies=tiers)
 
 
 def cluster(text: str) -> ClusterState:
     inv = build_inventory(parse_text(text, "<test>"))
-    return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
+    return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes,
+                            inv.cluster_policies)
 
 
 def manifest(**obj: Any) -> str:

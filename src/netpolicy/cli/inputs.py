@@ -46,7 +46,8 @@ class Source:
         from netpolicy.engine import ClusterState
 
         inv = self.inventory()
-        return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
+        return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes,
+                            inv.cluster_policies)
 
     def in_scope(self, state: ClusterState) -> list[int]:
         """Endpoint indexes the report covers: `-n NS` keeps that namespace; otherwise

@@ -55,7 +55,8 @@ def probe_cmd(
     def run() -> Any:
         docs = read_cluster(kubeconfig, context)
         inv = build_inventory(docs, strict_ip=False)
-        state = ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
+        state = ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes,
+                            inv.cluster_policies)
         pods = probe_targets(state, namespace)
         if not pods:
             raise LookupFailure("no running pods with an address to probe")

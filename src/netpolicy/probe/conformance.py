@@ -155,7 +155,7 @@ class ModelCluster:
         docs = read_cluster(self.kubeconfig, self.context)
         inv = build_inventory(docs, strict_ip=False)
         return ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services,
-                            inv.nodes), docs
+                            inv.nodes, inv.cluster_policies), docs
 
 
 def current_resource_version(kubeconfig: str | None, context: str | None = None) -> int:
