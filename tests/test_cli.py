@@ -93,7 +93,7 @@ def test_an_unknown_filter_is_an_error() -> None:
 
 
 def test_matrix_json_contract() -> None:
-    data = json.loads(run("matrix", "-f", str(EXAMPLES), "--port", "80", "-o", "json"))
+    data = json.loads(run("matrix", "-f", APP, "-f", TESTWEB, "--port", "80", "-o", "json"))
     assert list(data) == ["port", "protocol", "pods", "allowed"]
     assert data["port"] == 80 and data["protocol"] == "TCP"
     assert data["pods"] == sorted(data["pods"]) and "coins/webui" in data["pods"]
@@ -176,7 +176,8 @@ spec:
 
 
 def test_validate() -> None:
-    assert run("validate", "-f", str(EXAMPLES)).startswith("valid: 5 NetworkPolicies")
+    assert run("validate", "-f", str(EXAMPLES)).startswith(
+        "valid: 7 NetworkPolicies, 3 tiered cluster policies, ")
     bad = ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
            "metadata: {name: Bad_Name}\nspec: {podSelector: {}}")
     result = runner.invoke(app, ["validate", "-f", "-", "-o", "json"], input=bad)

@@ -204,7 +204,8 @@ def validate(
             inv = src.inventory()
         except InvalidObjectsError as exc:
             return list(exc.objects), sum(1 for _ in exc.objects)
-        counts = (len(inv.namespaces), len(inv.endpoints), len(inv.policies), len(inv.services))
+        counts = (len(inv.namespaces), len(inv.endpoints), len(inv.policies),
+                  len(inv.cluster_policies), len(inv.services))
         return [counts], 0
 
     results, invalid = run_guarded(run)
@@ -222,8 +223,10 @@ def validate(
         for o in results:
             typer.echo(f"error: {o}", err=True)
     else:
-        ns, eps, pols, svcs = results[0]
-        typer.echo(f"valid: {_count(pols, 'NetworkPolicy', 'NetworkPolicies')}, "
+        ns, eps, pols, tiered, svcs = results[0]
+        tiers = f"{_count(tiered, 'tiered cluster policy', 'tiered cluster policies')}, " \
+            if tiered else ""
+        typer.echo(f"valid: {_count(pols, 'NetworkPolicy', 'NetworkPolicies')}, {tiers}"
                    f"{_count(eps, 'endpoint')}, {_count(ns, 'namespace')}, {_count(svcs, 'service')}")
     if invalid:
         raise typer.Exit(EXIT_INVALID)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from netpolicy.api.objects import NetworkPolicy, Rule
-from netpolicy.engine import BackendVerdict, ClusterState, RuleRef, SideVerdict, Verdict
+from netpolicy.engine import (
+    BackendVerdict,
+    ClusterState,
+    RuleRef,
+    SideVerdict,
+    TierMatch,
+    TierVerdict,
+    Verdict,
+)
 from netpolicy.report.formats import to_json
 
 _REASONS = {
@@ -15,6 +23,23 @@ _REASONS = {
     "from-own-node": "is reached from its own node, which is always allowed (kubelet probes)",
     "not-isolated": "is not isolated: no NetworkPolicy selecting it lists {direction}",
 }
+_EXEMPT = frozenset({"not-a-pod", "host-network", "loopback", "from-own-node"})
+_TIE_ORDER = ("at equal priority netpolicy orders AdminNetworkPolicy before "
+              "ClusterNetworkPolicy, then by name (the API leaves this order open)")
+
+
+def _match_json(m: TierMatch | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"policy": m.policy, "priority": m.priority, "rule": m.rule, "name": m.rule_name,
+            "action": m.action, "peer": m.peer, "port": m.port, "tiedWith": list(m.tied_with)}
+
+
+def _tier_json(t: TierVerdict | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {"policies": list(t.policies), "match": _match_json(t.match),
+            "unresolved": list(t.unresolved)}
 
 
 def _side_json(side: SideVerdict) -> dict[str, Any]:
@@ -22,6 +47,9 @@ def _side_json(side: SideVerdict) -> dict[str, Any]:
         "subject": side.subject,
         "allowed": side.allowed,
         "reason": side.reason,
+        "decidedBy": side.decided_by,
+        "admin": _tier_json(side.admin),
+        "baseline": _tier_json(side.baseline),
         "isolatedBy": list(side.isolated_by),
         "allowedBy": [
             {"policy": r.policy, "direction": r.direction, "rule": r.rule, "peer": r.peer,
@@ -60,12 +88,34 @@ def _describe_rule(rule: Rule, ref: RuleRef) -> str:
     return f"{peer}; {port}"
 
 
-def _side_text(state: ClusterState, side: SideVerdict, role: str) -> list[str]:
-    title = f"{side.direction.capitalize()} of {side.subject} (the {role}):"
-    if side.reason in _REASONS:
-        return [title, f"  allowed: {side.subject} " +
-                _REASONS[side.reason].format(direction=side.direction.capitalize())]
-    lines = [title, "  isolated by: " + ", ".join(side.isolated_by)]
+def _tier_lines(tier: TierVerdict | None, label: str, side: SideVerdict) -> list[str]:
+    """What one tier said: the rule that matched first, or that none did."""
+    if tier is None:
+        return []
+    lines = []
+    if tier.match is not None:
+        m = tier.match
+        passed = f" (passes: the rest of the {label} is skipped)" if m.action == "Pass" else ""
+        lines.append(f"  {label}: {m}{passed}")
+        if m.tied_with:
+            lines.append(f"    tie: {', '.join(m.tied_with)} also match at priority "
+                         f"{m.priority} with another action; {_TIE_ORDER}")
+    elif tier.policies:
+        lines.append(f"  {label}: no rule of {', '.join(tier.policies)} matches")
+    else:
+        lines.append(f"  {label}: no policy with {side.direction} rules selects {side.subject}")
+    for rule in tier.unresolved:
+        lines.append(f"    unresolved: {rule} names domains, which static analysis cannot "
+                     "resolve; if one resolves to this destination, the verdict reverses")
+    return lines
+
+
+def _network_policy_lines(state: ClusterState, side: SideVerdict) -> list[str]:
+    if side.reason == "hairpin":
+        return ["  isolated by: " + ", ".join(side.isolated_by),
+                f"  allowed: {side.subject} reaches itself through a Service (hairpin), "
+                "which NetworkPolicy allows"]
+    lines = ["  isolated by: " + ", ".join(side.isolated_by)]
     if side.allowed:
         for ref in side.allowed_by:
             rule = _policy(state, ref.policy).rules(side.direction)[ref.rule]
@@ -75,6 +125,31 @@ def _side_text(state: ClusterState, side: SideVerdict, role: str) -> list[str]:
         lines.append(f"  denied: no {side.direction} rule of "
                      + ", ".join(side.isolated_by) + " matches this peer and port")
     return lines
+
+
+def _side_text(state: ClusterState, side: SideVerdict, role: str) -> list[str]:
+    """The chain of one side: admin tier, NetworkPolicy, baseline tier, default. Without
+    tiered policies in the cluster it reads as NetworkPolicy alone."""
+    title = f"{side.direction.capitalize()} of {side.subject} (the {role}):"
+    lines = [title]
+    if side.reason in _EXEMPT:
+        return [*lines, f"  allowed: {side.subject} " + _REASONS[side.reason]]
+    tiered = bool(state.admin_policies or state.baseline_policies)
+    if tiered:
+        lines += _tier_lines(side.admin, "admin tier", side)
+    if side.decided_by == "admin":
+        word = "ALLOWED" if side.allowed else "DENIED"
+        return [*lines, f"  {word} by the admin tier: NetworkPolicy and baseline are not asked"]
+    if side.decided_by == "networkpolicy":
+        return lines + _network_policy_lines(state, side)
+    not_isolated = _REASONS["not-isolated"].format(direction=side.direction.capitalize())
+    if not tiered:
+        return [*lines, f"  allowed: {side.subject} {not_isolated}"]
+    lines.append(f"  NetworkPolicy: {side.subject} {not_isolated}")
+    lines += _tier_lines(side.baseline, "baseline tier", side)
+    if side.decided_by == "baseline":
+        return [*lines, ("  ALLOWED" if side.allowed else "  DENIED") + " by the baseline tier"]
+    return [*lines, "  allowed: no tier decided and no NetworkPolicy isolates it (default allow)"]
 
 
 def render_text(state: ClusterState, v: Verdict) -> str:
