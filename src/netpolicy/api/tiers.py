@@ -55,6 +55,10 @@ API_VERSIONS: dict[str, str] = {
     CLUSTER_KIND: f"{GROUP}/v1alpha2",
 }
 TIER_KINDS = tuple(API_VERSIONS)
+PLURALS: dict[str, str] = {ADMIN_KIND: "adminnetworkpolicies",
+                            BASELINE_KIND: "baselineadminnetworkpolicies",
+                            CLUSTER_KIND: "clusternetworkpolicies"}
+"""Each kind's resource name (its CRD's `spec.names.plural`)."""
 SHORT_NAMES: dict[str, str] = {ADMIN_KIND: "anp", BASELINE_KIND: "banp", CLUSTER_KIND: "cnp"}
 BASELINE_NAME = "default"
 """The only name a BaselineAdminNetworkPolicy may have (its CRD's CEL rule)."""
