@@ -59,14 +59,13 @@ def read_cluster(kubeconfig: str | None = None, context: str | None = None,
             custom = client.CustomObjectsApi(api_client)
             for kind, group, version, plural in _CUSTOM:
                 try:
-                    resp = custom.list_cluster_custom_object(
+                    raw: Any = custom.list_cluster_custom_object(
                         group, version, plural, _preload_content=False, _request_timeout=30)
                 except ApiException as exc:
                     if exc.status == 404:
                         continue  # the cluster does not serve this kind: it has none
                     raise
-                docs += _documents(server, kind, json.loads(resp.data),
-                                   f"{group}/{version}")
+                docs += _documents(server, kind, json.loads(raw.data), f"{group}/{version}")
     except ApiException as exc:
         raise ClusterError(f"listing from {server} failed: {exc.status} {exc.reason}: "
                            f"{_message(exc)}") from exc
