@@ -139,8 +139,14 @@ def test_unknown_local_addresses_fail_closed() -> None:
 
 def group_chain_rules(enforcer: Enforcer, ip: str, direction: str = "ingress") -> tuple[str, ...]:
     assert enforcer.program is not None
+    """The group chain's rules after the two every isolated chain starts with: a pod
+    reaching itself through a Service is allowed (point 12)."""
     target = enforcer.program.maps[f"{direction}_pods4"].entries[ip]
-    return enforcer.program.chains[target.removeprefix("jump ")].rules
+    rules = enforcer.program.chains[target.removeprefix("jump ")].rules
+    verdict = "accept" if direction == "ingress" else "return"
+    assert rules[:2] == (f"ip saddr . ip daddr @hairpin4 {verdict}",
+                         f"ip6 saddr . ip6 daddr @hairpin6 {verdict}")
+    return rules[2:]
 
 
 B_FROM_A = """

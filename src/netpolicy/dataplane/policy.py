@@ -47,10 +47,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from netpolicy.api.objects import Endpoint, IPBlock, IPNetwork, Peer
+from netpolicy.api.objects import Endpoint, IPBlock, IPNetwork, Peer, Rule
 from netpolicy.dataplane.nft import Chain, ChainType, Family, Hook, Priority
 from netpolicy.dataplane.program import ChainSpec, MapSpec, Program, SetSpec
-from netpolicy.engine import Allowance, CompiledView, DirectionView, PortSet, RuleId
+from netpolicy.engine import Allowance, CompiledView, Decision, DirectionView, PortSet, RuleId
 
 TABLE = "netpol"
 _PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
@@ -210,6 +210,7 @@ class _Builder:
         self._peer_sets: dict[tuple[str, int], str | None] = {}
         self.peer_infos: dict[str, PeerSetInfo] = {}
         self.policies = {p.key: p for p in view.state.policies}
+        self.tiered = {p.key: p for p in view.state.cluster_policies}
         self.named_infos: dict[str, NamedSetInfo] = {}
         self.groups: dict[tuple[object, ...], str] = {}
         self._groups: dict[tuple[int, bool], str] = {}
@@ -245,7 +246,7 @@ class _Builder:
             self._ips[index] = by_family
         return self._ips[index][version]
 
-    def peer_set(self, a: Allowance, version: int) -> str | None:
+    def peer_set(self, a: Allowance | Decision, version: int) -> str | None:
         """Name of the set of peer addresses of `a` in one IP family (None: empty). One set
         per distinct peer definition: rules with the same peers share it. Pods only: a
         plain set of addresses; with ipBlocks: an interval set (nft loads interval sets
@@ -271,7 +272,7 @@ class _Builder:
         self._peer_sets[key] = name if spec is not None else None
         return self._peer_sets[key]
 
-    def _peer_set_product(self, a: Allowance, version: int) -> PeerSetProduct:
+    def _peer_set_product(self, a: Allowance | Decision, version: int) -> PeerSetProduct:
         blocks = tuple(b for b in a.peers.ip_blocks if b.cidr.version == version)
         ranges = [r for b in blocks for r in block_ranges(b)]
         elements = self._peer_elements(a, version, blocks, ranges)
@@ -282,7 +283,7 @@ class _Builder:
                        self.note(a.peers.definition)) if elements else None
         return name, info, spec
 
-    def _peer_elements(self, a: Allowance, version: int, blocks: tuple[IPBlock, ...],
+    def _peer_elements(self, a: Allowance | Decision, version: int, blocks: tuple[IPBlock, ...],
                        ranges: list[tuple[int, int]]) -> set[str]:
         elements = set(_block_elements(blocks, version)) if blocks else set()
         if version == 4:
@@ -345,7 +346,17 @@ class _Builder:
                                       port_elements(ports), self.note(str(ports)))
         return name
 
-    def named_set(self, rid: RuleId, allowances: Sequence[Allowance], version: int) -> str | None:
+    def rule_of(self, rid: RuleId) -> tuple[Rule, str]:
+        """The rule `rid` names, and the namespace its peers are read in ("" for a tiered
+        policy: its peers carry their own namespace selectors)."""
+        tiered = self.tiered.get(rid.policy)
+        if tiered is not None:
+            return tiered.rules(rid.direction)[rid.rule].match, ""
+        policy = self.policies[rid.policy]
+        return policy.rules(rid.direction)[rid.rule], policy.namespace
+
+    def named_set(self, rid: RuleId, allowances: Sequence[Allowance | Decision],
+                  version: int) -> str | None:
         """Address . protocol . port elements of a rule's named ports, resolved per peer."""
         if self._requests is not None:
             self._requests.append(("named", rid, allowances, version))
@@ -364,10 +375,9 @@ class _Builder:
             self.cache.named_elements[cache_key] = ([a.peers for a in allowances],
                                                     frozenset(elements))
         name = f"n{version}_{_h(f'{rid.policy} {rid.direction} {rid.rule}')}"
-        policy = self.policies[rid.policy]
-        rule = policy.rules(rid.direction)[rid.rule]
+        rule, namespace = self.rule_of(rid)
         self.named_infos[name] = NamedSetInfo(
-            version, rule.peers, policy.namespace,
+            version, rule.peers, namespace,
             tuple((str(p.port), p.protocol) for p in rule.ports if isinstance(p.port, str)))
         if not elements:
             return None
@@ -407,21 +417,106 @@ class _Builder:
                 self.port_set(request[1])  # type: ignore[arg-type]
             elif kind == "named":
                 self.named_set(request[1], request[2], request[3])  # type: ignore[arg-type]
+            elif kind == "chain":
+                self.chains[request[1]] = ChainSpec(Chain(request[1]), request[2])  # type: ignore[index,arg-type]
             else:
                 self.counter(request[1], request[2])  # type: ignore[arg-type]
 
     def _group_chain(self, view: DirectionView, egress: bool) -> str:
-        field, verdict = ("daddr", "return") if egress else ("saddr", "accept")
+        """The tiers in order (docs/design.md, "Tiered cluster policies"): the admin
+        decisions, then NetworkPolicy where it isolates, else the baseline decisions, then
+        the default. An admin Pass skips the rest of its tier: it goes to a second chain
+        holding what follows the admin tier."""
+        consent = "return" if egress else "accept"  # the egress side consents: ingress next
+        prefix = "eg" if egress else "in"
+        admin = [k for k in view.tiered_by if self.tiered[k].tier == "Admin"]
+        baseline = [k for k in view.tiered_by if self.tiered[k].tier == "Baseline"]
+        if view.isolated:
+            rest = self._network_policy_rules(view, egress)
+        else:
+            rest = self._decision_rules(view.baseline, baseline, egress, consent)
+            rest.append(consent)  # nothing decided: allowed
+        if not any(d.action == "Pass" for d in view.admin):
+            rules = self._decision_rules(view.admin, admin, egress, "") + rest
+        else:
+            after = f"{prefix}r_{_h(chr(10).join(rest))}"
+            self.chains[after] = ChainSpec(Chain(after), tuple(rest))
+            if self._requests is not None:  # a cached group chain brings this one along
+                self._requests.append(("chain", after, tuple(rest)))
+            rules = self._decision_rules(view.admin, admin, egress, f"goto {after}")
+            rules.append(f"goto {after}")
+        name = f"{prefix}_{_h(chr(10).join(rules))}"
+        self.chains[name] = ChainSpec(Chain(name), tuple(rules))
+        return name
+
+    def _decision_rules(self, decisions: Sequence[Decision], policies: Sequence[str],
+                        egress: bool, passing: str) -> list[str]:
+        """One tier's decisions (of `policies`) as rules, in order, each counted: Accept
+        consents, Deny drops, Pass does `passing` (on to the next tier)."""
+        field = "daddr" if egress else "saddr"
+        consent = "return" if egress else "accept"
         rules: list[str] = []
+        done_named: set[RuleId] = set()
+        for d in decisions:
+            verdict = {"Accept": consent, "Deny": "drop", "Pass": passing}[d.action]
+            text = f"{d.rule} {d.action}"
+            if d.named_port is not None:
+                # Egress named ports: one rule per tiered rule, at the rule's place (the
+                # decisions of one rule are adjacent and share its action).
+                if d.rule in done_named:
+                    continue
+                done_named.add(d.rule)
+                group = [x for x in decisions if x.rule == d.rule and x.named_port is not None]
+                for version, proto, _ in _FAMILIES:
+                    named = self.named_set(d.rule, group, version)
+                    if named is not None:
+                        rules.append(f"{proto} {field} . meta l4proto . th dport @{named} "
+                                     f"{self.counter('t', text)} {verdict}")
+                continue
+            port = self.port_match(d.ports)
+            if d.peers.everything:
+                rules.append(f"{port}{self.counter('t', text)} {verdict}")
+                continue
+            for version, proto, _ in _FAMILIES:
+                peers = self.peer_set(d, version)
+                if peers is not None:
+                    match = (f"{port}{proto} {field} @{peers} " if "@" not in port
+                             else f"{proto} {field} @{peers} {port}")
+                    rules.append(f"{match}{self.counter('t', text)} {verdict}")
+        if egress:
+            self._no_holders(policies, done_named)
+        return rules
+
+    def _no_holders(self, policies: Iterable[str], rendered: set[RuleId]) -> None:
+        """Egress named-port rules that no pod resolves yet have no set and no rule; the
+        index still lists their sets, so that a pod change making a holder appear is seen
+        (the set would appear: a full render)."""
+        for key in policies:
+            tiered = self.tiered.get(key)
+            rules = ([t.match for t in tiered.egress] if tiered is not None
+                     else list(self.policies[key].egress))
+            for r, match in enumerate(rules):
+                rid = RuleId(key, "egress", r)
+                if rid not in rendered and any(isinstance(p.port, str) for p in match.ports):
+                    for version in (4, 6):
+                        self.named_set(rid, (), version)
+
+    def _network_policy_rules(self, view: DirectionView, egress: bool) -> list[str]:
+        """An isolated direction: a pod reaching itself through a Service (hairpin) is
+        allowed (point 12), then any allowance, else drop."""
+        field, verdict = ("daddr", "return") if egress else ("saddr", "accept")
+        rules = [f"ip saddr . ip daddr @hairpin4 {verdict}",
+                 f"ip6 saddr . ip6 daddr @hairpin6 {verdict}"]
         named: dict[RuleId, list[Allowance]] = {}
         for a, ports, rids in _merged(view.allowances):
             if a.named_port is not None:
                 named.setdefault(a.rule, []).append(a)
                 continue
-            count = self.counter("a", ", ".join(str(r) for r in rids))
+            # A counter only where a rule uses it (peers may be empty in every family).
+            text = ", ".join(str(r) for r in rids)
             port = self.port_match(ports)
             if a.peers.everything:
-                rules.append(f"{port}{count} {verdict}")
+                rules.append(f"{port}{self.counter('a', text)} {verdict}")
                 continue
             for version, proto, _ in _FAMILIES:
                 peers = self.peer_set(a, version)
@@ -430,18 +525,17 @@ class _Builder:
                     # address lookup, which is cheaper than a port-set lookup (pipapo).
                     match = (f"{port}{proto} {field} @{peers} " if "@" not in port
                              else f"{proto} {field} @{peers} {port}")
-                    rules.append(f"{match}{count} {verdict}")
+                    rules.append(f"{match}{self.counter('a', text)} {verdict}")
         for rid, group in named.items():
             for version, proto, _ in _FAMILIES:
                 name = self.named_set(rid, group, version)
                 if name is not None:
                     rules.append(f"{proto} {field} . meta l4proto . th dport @{name} "
                                  f"{self.counter('a', str(rid))} {verdict}")
+        if egress:
+            self._no_holders(view.isolated_by, set(named))
         rules.append(f"{self.counter('d', 'isolated by ' + ', '.join(view.isolated_by))} drop")
-        prefix = "eg" if egress else "in"
-        name = f"{prefix}_{_h(chr(10).join(rules))}"
-        self.chains[name] = ChainSpec(Chain(name), tuple(rules))
-        return name
+        return rules
 
 
 def _merged(allowances: Sequence[Allowance]) -> list[tuple[Allowance, PortSet, list[RuleId]]]:
@@ -474,8 +568,14 @@ def _merged(allowances: Sequence[Allowance]) -> list[tuple[Allowance, PortSet, l
     return list(same.values()) + out
 
 
-def _members(a: Allowance) -> list[int]:
+def _members(a: Allowance | Decision) -> list[int]:
     return [int(i) for i in a.peers.members.nonzero()[0]] if not a.peers.everything else []
+
+
+def judged(view: DirectionView) -> bool:
+    """Does this direction of a pod get a group chain? When NetworkPolicy isolates it or a
+    tiered policy with rules this way selects it; otherwise every connection is allowed."""
+    return view.isolated or bool(view.tiered_by)
 
 
 def render(view: CompiledView, scope: NodeScope, cache: RenderCache | None = None) -> Program:
@@ -491,9 +591,9 @@ def render(view: CompiledView, scope: NodeScope, cache: RenderCache | None = Non
         if endpoint.host_network:
             continue
         group: dict[str, str] = {}
-        if view.egress[i].isolated:
+        if judged(view.egress[i]):
             group["egress"] = b.group_chain(view.egress[i], egress=True)
-        if view.ingress[i].isolated:
+        if judged(view.ingress[i]):
             group["ingress"] = b.group_chain(view.ingress[i], egress=False)
         for version, key, pair in b.cache.addresses(endpoint):
             known[version].add(key)
@@ -529,9 +629,7 @@ def render(view: CompiledView, scope: NodeScope, cache: RenderCache | None = Non
     chains = {
         "forward": ChainSpec(Chain("forward", ChainType.FILTER, Hook.FORWARD, Priority.FILTER,
                                    "accept"),
-                             (established, "ip saddr . ip daddr @hairpin4 accept",
-                              "ip6 saddr . ip6 daddr @hairpin6 accept",
-                              "jump egress", "jump ingress")),
+                             (established, "jump egress", "jump ingress")),
         "input": ChainSpec(Chain("input", ChainType.FILTER, Hook.INPUT, Priority.FILTER, "accept"),
                            (established, "jump egress")),
         "egress": ChainSpec(Chain("egress"), tuple(egress_rules)),

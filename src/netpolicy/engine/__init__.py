@@ -3,7 +3,14 @@ explanations, the compiled view, and reachability over every pair. Pure computat
 I/O, no knowledge of where the objects came from."""
 
 from netpolicy.engine.cluster import ClusterState, External, Party
-from netpolicy.engine.compiled import Allowance, CompiledView, DirectionView, PeerSet, RuleId
+from netpolicy.engine.compiled import (
+    Allowance,
+    CompiledView,
+    Decision,
+    DirectionView,
+    PeerSet,
+    RuleId,
+)
 from netpolicy.engine.matrix import Connectivity, Matrix, connectivity, matrix
 from netpolicy.engine.ports import ALL, NONE, PortSet
 from netpolicy.engine.services import BackendVerdict, service_verdicts
@@ -25,6 +32,7 @@ __all__ = [
     "ClusterState",
     "CompiledView",
     "Connectivity",
+    "Decision",
     "DirectionView",
     "External",
     "Matrix",
