@@ -24,7 +24,13 @@ def on_node(state: ClusterState, every: int) -> ClusterState:
     """The same cluster with some pods on this node (every `every`-th)."""
     endpoints = [replace(e, node=NODE if i % every == 0 else "n2")
                  for i, e in enumerate(state.endpoints)]
-    return ClusterState(state.namespaces.values(), endpoints, state.policies)
+    return with_endpoints(state, endpoints)
+
+
+def with_endpoints(state: ClusterState, endpoints: list[Endpoint]) -> ClusterState:
+    """The same cluster (policies, tiered policies, nodes) with these endpoints."""
+    return ClusterState(state.namespaces.values(), endpoints, state.policies, (),
+                        state.nodes, state.cluster_policies)
 
 
 def full(state: ClusterState) -> Program:
@@ -75,7 +81,7 @@ def test_incremental_update_equals_a_full_render(data: Any) -> None:
     state = on_node(data.draw(clusters()), data.draw(st.integers(1, 2)))
     before = full(state)
     endpoints = data.draw(pod_changes(state))
-    after_state = ClusterState(state.namespaces.values(), endpoints, state.policies)
+    after_state = with_endpoints(state, endpoints)
     expected = full(after_state)
     updated = update(before, state, after_state, before.index.scope, NODE)
     if updated is not None:  # None: it declined, and the caller renders in full
@@ -154,7 +160,8 @@ def test_a_render_reusing_the_previous_one_equals_a_fresh_render(data: Any) -> N
     scope = NodeScope(local_endpoints(first, NODE), (CIDR,))
     render(first, scope, cache)
     changed = ClusterState(state.namespaces.values(), state.endpoints,
-                           data.draw(policy_changes(state)))
+                           data.draw(policy_changes(state)), (), state.nodes,
+                           state.cluster_policies)
     reused = render(CompiledView(changed, previous=first), scope, cache)
     assert same(reused, full(changed))
 
@@ -178,3 +185,38 @@ def test_a_policy_changed_in_place_is_rendered_anew() -> None:
     old = render(first, scope, cache)
     reused = render(CompiledView(after, previous=first), scope, cache)
     assert same(reused, full(after)) and not same(reused, old)
+
+
+def test_a_pod_that_first_resolves_an_egress_named_port_is_not_missed() -> None:
+    """An egress rule to a named port that no pod defines yet has no set; when a pod
+    defining it appears, the set appears: the update must not keep the old program
+    (found by the property test: a Deployment without addresses holding the name)."""
+    from tests.engine.test_semantics import cluster, docs, pod, policy
+
+    egress = policy("""  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+  egress: [{ports: [{port: web}]}]
+""")
+    old = cluster(docs(pod("client", ip="10.1.0.1", labels="{app: client}"), egress))
+    new_pod = pod("web", ip="10.1.0.2", labels="{app: web}").replace("name: http", "name: web")
+    new = cluster(docs(pod("client", ip="10.1.0.1", labels="{app: client}"), new_pod, egress))
+    before = full(old)
+    updated = update(before, old, new, before.index.scope, NODE)
+    expected = full(new)
+    assert any(name.startswith("n4_") for name in expected.sets)
+    assert updated is None or same(updated, expected)
+
+
+def test_counters_exist_only_for_rules_that_are_rendered() -> None:
+    """A rule whose peers match no address in any family renders no rule and no counter
+    (found by the property test: a counter the incremental path could not account for)."""
+    from tests.engine.test_semantics import cluster, docs, pod, policy
+
+    state = cluster(docs(pod("server", ip="10.1.0.1", labels="{app: server}"), policy(
+        """  podSelector: {matchLabels: {app: server}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: nobody}}}]}]
+""")))
+    program = full(state)
+    used = {name for chain in program.chains.values() for rule in chain.rules
+            for name in program.counters if f'"{name}"' in rule}
+    assert used == set(program.counters)

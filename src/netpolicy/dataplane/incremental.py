@@ -1,12 +1,13 @@
 """A change of pods, applied to a rendered program without rendering it again.
 
 Pods come and go far more often than policies change. When only pods changed (the same
-policies, namespaces and node), the program's structure — its chains, port sets and
-counters — stays as it is; what moves is data: the addresses in the peer and named-port
-sets, the node's known pods, and the verdict-map entries of the node's isolated pods.
-`update` recomputes just those, for just the changed pods, with the engine's own
-judgement of one party (`peer_matches`, `ClusterState.selecting`, `view_key`), so the
-result is the program `render` would produce (the tests check exactly that).
+policies, tiered policies, namespaces and node), the program's structure — its chains,
+port sets and counters — stays as it is; what moves is data: the addresses in the peer
+and named-port sets, the node's known pods, and the verdict-map entries of the node's
+judged pods (those a NetworkPolicy isolates or a tiered policy selects). `update`
+recomputes just those, for just the changed pods, with the engine's own judgement of one
+party (`peer_matches`, `ClusterState.selecting`, `view_key`), so the result is the
+program `render` would produce (the tests check exactly that).
 
 Anything it cannot place — a new combination of policies for a local pod (a group chain
 the program lacks), a set that would appear or disappear (a rule that would be added or
@@ -71,8 +72,11 @@ def update(program: Program, old: ClusterState, new: ClusterState, scope: NodeSc
     index = program.index
     if not isinstance(index, RenderIndex) or index.scope.pod_cidrs != scope.pod_cidrs:
         return None
-    if old.policies != new.policies or old.namespaces != new.namespaces:
+    if (old.policies != new.policies or old.namespaces != new.namespaces
+            or old.cluster_policies != new.cluster_policies):
         return None
+    if new.cluster_policies and old.nodes != new.nodes:
+        return None  # `nodes` peers match node addresses
     before = {e.key: e for e in old.endpoints}
     after = {e.key: e for e in new.endpoints}
     changed = [k for k in before.keys() | after.keys() if before.get(k) != after.get(k)]
@@ -128,10 +132,13 @@ def update(program: Program, old: ClusterState, new: ClusterState, scope: NodeSc
         if e is None or e.node != node or not _addresses(e, 4) + _addresses(e, 6):
             continue
         selecting = new.selecting(e)
+        admin, baseline = new.subject_of(e, "Admin"), new.subject_of(e, "Baseline")
         chains = {}
         for direction in ("egress", "ingress"):
-            if any(p.affects(direction) for p in selecting):
-                chain = index.groups.get(view_key(e, selecting, direction))
+            # As `policy.judged`: isolated, or the subject of a tiered policy this way.
+            if any(p.affects(direction) for p in selecting) or any(
+                    p.rules(direction) for p in (*admin, *baseline)):
+                chain = index.groups.get(view_key(e, selecting, direction, admin, baseline))
                 if chain is None:
                     return None  # a combination of policies the program has no chain for
                 chains[direction] = chain
