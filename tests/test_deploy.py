@@ -25,10 +25,14 @@ def test_manifests_validate() -> None:
 
 
 def test_rbac_grants_read_on_exactly_what_the_agent_watches() -> None:
-    plural = {"Pod": "pods", "Namespace": "namespaces", "Node": "nodes",
-              "NetworkPolicy": "networkpolicies"}
-    granted = {r for rule in docs()["ClusterRole"]["rules"] for r in rule["resources"]
-               if set(rule["verbs"]) == {"get", "list", "watch"}}
+    plural = {"Pod": ("", "pods"), "Namespace": ("", "namespaces"), "Node": ("", "nodes"),
+              "NetworkPolicy": ("networking.k8s.io", "networkpolicies")}
+    for kind, resource in RESOURCES.items():
+        if resource.custom is not None:
+            group, _, name = resource.custom
+            plural[kind] = (group, name)
+    granted = {(group, r) for rule in docs()["ClusterRole"]["rules"] for r in rule["resources"]
+               for group in rule["apiGroups"] if set(rule["verbs"]) == {"get", "list", "watch"}}
     assert granted == {plural[k] for k in RESOURCES}
 
 

@@ -64,3 +64,60 @@ def test_a_policy_with_an_unreadable_selector_selects_nothing_but_is_reported() 
     bad = policy("bad", {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Nope"}]}})
     snap = Converter().snapshot(objects([pod("a")], [bad]))
     assert snap.state.policies == () and len(snap.errors) == 1
+
+
+def test_a_policy_with_unreadable_policy_types_isolates_both_directions() -> None:
+    """`policyTypes` that cannot be read (`["ingress"]`: wrong case) are not read either:
+    the fail-closed policy isolates ingress and egress, as its status says."""
+    for types in (["ingress"], ["Ingress", "Sideways"]):
+        bad = policy("bad", {"podSelector": {}, "policyTypes": types})
+        snap = Converter().snapshot(objects([pod("a")], [bad]))
+        [p] = snap.state.policies
+        assert p.affects_ingress and p.affects_egress and p.ingress == () and p.egress == ()
+        assert "enforced as deny-all" in snap.errors[0] and "spec.policyTypes" in snap.errors[0]
+
+
+def test_empty_policy_types_are_the_default_not_an_error() -> None:
+    """`policyTypes: []` is what the API server stores when none are given (defaulted on
+    read): Ingress, and Egress when there are egress rules. It is readable."""
+    snap = Converter().snapshot(objects([pod("a")], [policy("p", {"podSelector": {},
+                                                                  "policyTypes": []})]))
+    [p] = snap.state.policies
+    assert snap.errors == [] and p.affects_ingress and not p.affects_egress
+
+
+ANP = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+       "metadata": {"name": "guard", "resourceVersion": "1"},
+       "spec": {"priority": 5, "subject": {"namespaces": {}},
+                "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}}
+
+
+def tiered_objects(*policies: Any) -> dict[str, list[Any]]:
+    return {**objects([pod("a")], []), "AdminNetworkPolicy": list(policies)}
+
+
+def test_tiered_policies_are_read_into_the_state() -> None:
+    snap = Converter().snapshot(tiered_objects(ANP))
+    [p] = snap.state.admin_policies
+    assert p.key == "AdminNetworkPolicy/guard" and p.priority == 5 and snap.errors == []
+
+
+def test_an_unreadable_tiered_policy_denies_everything_for_its_subject() -> None:
+    bad = {**ANP, "spec": {**ANP["spec"], "ingress": [{"action": "Bogus",
+                                                       "from": [{"namespaces": {}}]}]}}
+    snap = Converter().snapshot(tiered_objects(bad))
+    [p] = snap.state.admin_policies
+    assert p.priority == 5 and [r.action for r in p.ingress] == ["Deny"]
+    assert [r.action for r in p.egress] == ["Deny"]
+    assert all(not r.match.peers for r in (*p.ingress, *p.egress))  # every peer
+    [error] = snap.errors
+    assert "guard" in error and "enforced as deny-all for its subject" in error
+
+
+def test_a_tiered_policy_with_an_unreadable_subject_is_not_guessed() -> None:
+    bad = {**ANP, "spec": {**ANP["spec"], "subject": {"namespaces": {}, "pods": {}},
+                           "ingress": [{"action": "Bogus"}]}}
+    snap = Converter().snapshot(tiered_objects(bad))
+    assert snap.state.admin_policies == ()
+    [error] = snap.errors
+    assert "not enforced: its subject, tier or priority is unreadable" in error

@@ -14,6 +14,7 @@ import pytest
 
 from netpolicy.agent.enforcer import Enforcer
 from netpolicy.agent.snapshot import Snapshot
+from netpolicy.agent.status import AgentStatus
 from netpolicy.api.objects import Endpoint, Namespace, namespace_labels
 from netpolicy.dataplane import netns
 from netpolicy.dataplane.nft import Nft
@@ -178,4 +179,11 @@ def test_every_tier_case_with_real_traffic(pods: tuple[Topology, dict[str, PodNe
                     assert real == expected[client], (name, client, protocol)
                 else:
                     assert real  # the rule names TCP 5000 only
+        if name == "admin-deny-beats-np-allow":
+            # The agent's status counts what each tiered rule decided.
+            status = AgentStatus("n1", "keep")
+            status.record_counters(enforcer.read_counters(), enforcer.notes)
+            assert status.tiered["AdminNetworkPolicy/deny-y ingress[0] Deny"] >= 2
+            assert "AdminNetworkPolicy/deny-y" not in status.allowed
+            assert status.prometheus().count('rule="AdminNetworkPolicy/deny-y ingress[0]"') == 1
     assert len(seen) == len(CASES)

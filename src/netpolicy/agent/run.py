@@ -57,8 +57,13 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
 
 
 class Agent:
-    def __init__(self, options: AgentOptions, runner: Any | None = None) -> None:
+    """`runner` (nftables) and `client` (the API client) are injected in tests; by default
+    the node's nft and a client from the options' kubeconfig (or the service account)."""
+
+    def __init__(self, options: AgentOptions, runner: Any | None = None,
+                 client: Any | None = None) -> None:
         self.options = options
+        self.client = client
         self.cache = ClusterCache()
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -68,7 +73,8 @@ class Agent:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        client = api_client(self.options.kubeconfig, self.options.context)
+        client = self.client or api_client(self.options.kubeconfig, self.options.context)
+
         def changed() -> None:
             loop.call_soon_threadsafe(self.wake.set)
         informers = start_informers(client, self.cache, changed)

@@ -1,16 +1,21 @@
 """What the agent knows of the cluster: list + watch through the official client.
 
-One thread per resource (Pods, Namespaces, NetworkPolicies, Nodes) runs the informer
-loop every Kubernetes client runs: list (which gives a resourceVersion), then watch
-from it with bookmarks; on `410 Gone` (the server no longer has that version) list
-again; on any other failure reconnect with a doubling back-off. Every change lands in
-one thread-safe `ClusterCache` and wakes the agent's loop. The raw JSON is kept
-(`_preload_content=False`): no model classes, no copies.
+One thread per resource (`RESOURCES`: Pods, Namespaces, NetworkPolicies, Nodes, and the
+tiered cluster policies) runs the informer loop every Kubernetes client runs: list (which
+gives a resourceVersion), then watch from it with bookmarks; on `410 Gone` (the server no
+longer has that version) list again; on any other failure reconnect with a doubling
+back-off. Every change lands in one thread-safe `ClusterCache` and wakes the agent's
+loop. The raw JSON is kept (`_preload_content=False`): no model classes, no copies.
+
+The tiered policies are custom resources: a cluster without their CRD answers 404, which
+means it has none of them (the kind counts as synced and empty, and is listed again now
+and then, so a CRD installed later is picked up). Any other error is an error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -19,16 +24,44 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from netpolicy.api.tiers import API_VERSIONS, PLURALS
+
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
-# kind -> (typed client class, list method across namespaces)
-RESOURCES = {
-    "Pod": ("CoreV1Api", "list_pod_for_all_namespaces"),
-    "Namespace": ("CoreV1Api", "list_namespace"),
-    "NetworkPolicy": ("NetworkingV1Api", "list_network_policy_for_all_namespaces"),
-    "Node": ("CoreV1Api", "list_node"),
+
+@dataclass(frozen=True)
+class Resource:
+    """How to list (and watch) one kind across namespaces: a method of a typed client
+    class, or, for a custom resource (`custom`: group, version, plural), of the
+    custom-objects API. `optional`: a cluster may not serve it (no CRD: 404)."""
+
+    api: str
+    method: str
+    custom: tuple[str, str, str] | None = None
+    optional: bool = False
+
+    def lister(self, api_client: Any) -> Callable[..., Any]:
+        from kubernetes import client
+
+        call = getattr(getattr(client, self.api)(api_client), self.method)
+        if self.custom is None:
+            return call  # type: ignore[no-any-return]
+        group, version, plural = self.custom
+        return functools.partial(call, group, version, plural)
+
+
+RESOURCES: dict[str, Resource] = {
+    "Pod": Resource("CoreV1Api", "list_pod_for_all_namespaces"),
+    "Namespace": Resource("CoreV1Api", "list_namespace"),
+    "NetworkPolicy": Resource("NetworkingV1Api", "list_network_policy_for_all_namespaces"),
+    "Node": Resource("CoreV1Api", "list_node"),
+    **{kind: Resource("CustomObjectsApi", "list_cluster_custom_object",
+                      (*API_VERSIONS[kind].split("/"), PLURALS[kind]), optional=True)  # type: ignore[arg-type]
+       for kind in API_VERSIONS},
 }
+UNSERVED_RECHECK = 30.0
+"""Seconds between lists of a kind the cluster does not serve (a CRD may come)."""
 
 
 def object_key(obj: JSON) -> tuple[str, str]:
@@ -46,6 +79,8 @@ class ClusterCache:
     generation: int = 0
     versions: dict[str, int] = field(default_factory=dict)
     """Per kind, the newest resourceVersion its list, events or bookmarks carried."""
+    unserved: set[str] = field(default_factory=set)
+    """Optional kinds the cluster does not serve (no CRD): synced, and empty."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _seen(self, kind: str, rv: Any) -> None:
@@ -61,16 +96,29 @@ class ClusterCache:
         """The resourceVersion up to which every kind's changes have all arrived (the
         slowest watch decides; bookmarks move an idle watch forward)."""
         with self.lock:
-            if set(self.versions) < set(RESOURCES):
+            served = set(RESOURCES) - self.unserved
+            if not served <= set(self.versions):
                 return 0
-            return min(self.versions.values())
+            return min(self.versions[k] for k in served)
 
     def replace(self, kind: str, items: list[JSON], rv: str = "") -> None:
         with self.lock:
+            self.unserved.discard(kind)
             self._seen(kind, rv)
             self.objects[kind] = {object_key(o): o for o in items}
             self.synced.add(kind)
             self.generation += 1
+
+    def not_served(self, kind: str) -> None:
+        """The cluster does not serve `kind`: it has none (what it had is gone)."""
+        with self.lock:
+            changed = bool(self.objects[kind]) or kind not in self.synced
+            self.unserved.add(kind)
+            self.objects[kind] = {}
+            self.synced.add(kind)
+            self.versions.pop(kind, None)
+            if changed:
+                self.generation += 1
 
     def apply(self, kind: str, event_type: str, obj: JSON) -> None:
         with self.lock:
@@ -96,17 +144,20 @@ class Gone(Exception):
     """The watch's resourceVersion is too old (HTTP 410): list again."""
 
 
+class NotServed(Exception):
+    """The cluster does not serve an optional kind (HTTP 404 on its list or watch)."""
+
+
 class Informer(threading.Thread):
     """List + watch one kind into the cache, forever (until `stop`)."""
 
     def __init__(self, api_client: Any, kind: str, cache: ClusterCache,
                  changed: Callable[[], None], *, watch_timeout: int = 300) -> None:
         super().__init__(name=f"informer-{kind}", daemon=True)
-        from kubernetes import client
-
-        api_name, self.method = RESOURCES[kind]
-        self.api = getattr(client, api_name)(api_client)
+        self.resource = RESOURCES[kind]
+        self.list = self.resource.lister(api_client)
         self.kind, self.cache, self.changed = kind, cache, changed
+        self.recheck = UNSERVED_RECHECK
         self.watch_timeout = watch_timeout
         self._stop_event = threading.Event()
         self.errors = 0
@@ -126,14 +177,30 @@ class Informer(threading.Thread):
             except Gone:
                 log.info("%s: resourceVersion %s expired; listing again", self.kind, rv)
                 rv = None
+            except NotServed:
+                log.info("%s: not served by this cluster (no CRD); none to enforce", self.kind)
+                self.cache.not_served(self.kind)
+                self.changed()
+                rv = None
+                self._stop_event.wait(self.recheck)
             except Exception as exc:
                 self.errors += 1
                 log.warning("%s: list/watch failed (%s); retrying in %.1fs", self.kind, exc, backoff)
                 self._stop_event.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
+    def _call(self, **kwargs: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.list(_preload_content=False, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404 and self.resource.optional:
+                raise NotServed() from exc
+            raise
+
     def _list(self) -> str:
-        resp = getattr(self.api, self.method)(_preload_content=False, _request_timeout=30)
+        resp = self._call(_request_timeout=30)
         body: JSON = json.loads(resp.data)
         items = body.get("items") or []
         for item in items:
@@ -144,10 +211,9 @@ class Informer(threading.Thread):
         return rv
 
     def _watch(self, rv: str) -> str:
-        resp = getattr(self.api, self.method)(
+        resp = self._call(
             watch=True, resource_version=rv, allow_watch_bookmarks=True,
-            timeout_seconds=self.watch_timeout, _preload_content=False,
-            _request_timeout=(10, self.watch_timeout + 30))
+            timeout_seconds=self.watch_timeout, _request_timeout=(10, self.watch_timeout + 30))
         try:
             buffer = b""
             for chunk in resp.stream(amt=65536, decode_content=False):
@@ -167,6 +233,8 @@ class Informer(threading.Thread):
         if kind == "ERROR":
             if obj.get("code") == 410:
                 raise Gone()
+            if obj.get("code") == 404 and self.resource.optional:
+                raise NotServed()  # the CRD was deleted
             raise RuntimeError(f"watch error: {obj.get('message', obj)}")
         new_rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
         if kind == "BOOKMARK":

@@ -41,6 +41,9 @@ class AgentStatus:
     """New-connection packets let through, per policy."""
     dropped: dict[str, int] = field(default_factory=dict)
     """New-connection packets dropped by isolation, per list of isolating policies."""
+    tiered: dict[str, int] = field(default_factory=dict)
+    """New-connection packets each rule of a tiered policy decided (Accept, Deny) or
+    passed on (Pass), per rule: `Kind/name direction[index] Action`."""
 
     def record_sync(self, report: SyncReport, errors: list[str]) -> None:
         self.ready = True
@@ -55,15 +58,19 @@ class AgentStatus:
     def record_counters(self, counts: Mapping[str, int], notes: Mapping[str, str]) -> None:
         allowed: Counter[str] = Counter()
         dropped: Counter[str] = Counter()
+        tiered: Counter[str] = Counter()
         for comment, packets in counts.items():
             text = notes.get(comment, comment)
-            if text.startswith("isolated by "):
+            if text.endswith((" Accept", " Deny", " Pass")):  # a tiered rule's counter
+                tiered[text] += packets
+            elif text.startswith("isolated by "):
                 dropped[text] += packets
             elif text == "unknown local pod":
                 dropped["an address of this node's pod range not programmed yet"] += packets
             elif " ingress[" in text or " egress[" in text:
                 allowed[text.split(" ", 1)[0]] += packets
         self.allowed, self.dropped = dict(sorted(allowed.items())), dict(sorted(dropped.items()))
+        self.tiered = dict(sorted(tiered.items()))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,6 +105,11 @@ class AgentStatus:
         lines.append("# TYPE netpol_isolation_dropped_packets_total counter")
         lines += [f'netpol_isolation_dropped_packets_total{{node="{node}",isolated_by="{p}"}} {n}'
                   for p, n in self.dropped.items()]
+        lines.append("# TYPE netpol_tier_rule_packets_total counter")
+        for text, n in self.tiered.items():
+            rule, action = text.rsplit(" ", 1)
+            lines.append(f'netpol_tier_rule_packets_total{{node="{node}",rule="{rule}",'
+                         f'action="{action}"}} {n}')
         return "\n".join(lines) + "\n"
 
 

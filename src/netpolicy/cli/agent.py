@@ -66,7 +66,8 @@ def status(
     """What each node agent enforces, how fresh it is, and its counters.
 
     Per agent: pods, program size, last sync, errors; per policy, the packets of new
-    connections it let through; per set of isolating policies, those dropped. Exit code 1
+    connections it let through; per set of isolating policies, those dropped; per rule of
+    a tiered policy, those it accepted, denied or passed on. Exit code 1
     when an agent reports errors (something it could not enforce as written)."""
     from netpolicy.agent.status import read_status
     from netpolicy.lab.state import LabPaths
@@ -95,5 +96,9 @@ def status(
             typer.echo(f"  allowed  {n:>8}  {policy}")
         for why, n in s["dropped"].items():
             typer.echo(f"  dropped  {n:>8}  {why}")
+        for text, n in s.get("tiered", {}).items():
+            rule, action = text.rsplit(" ", 1)
+            word = {"Accept": "accepted", "Deny": "denied", "Pass": "passed"}[action]
+            typer.echo(f"  {word:<8} {n:>8}  {rule}")
     if any(s["errors"] for s in statuses):
         raise typer.Exit(1)
