@@ -605,7 +605,9 @@ def test_every_validated_kind_has_its_group() -> None:
         "NetworkPolicy": "networking.k8s.io", "Namespace": "", "Node": "", "Pod": "",
         "Service": "", "ReplicationController": "", "Deployment": "apps",
         "ReplicaSet": "apps", "StatefulSet": "apps", "DaemonSet": "apps", "Job": "batch",
-        "CronJob": "batch"}
+        "CronJob": "batch", "AdminNetworkPolicy": "policy.networking.k8s.io",
+        "BaselineAdminNetworkPolicy": "policy.networking.k8s.io",
+        "ClusterNetworkPolicy": "policy.networking.k8s.io"}
 
 
 def test_unknown_kinds_and_non_objects_give_no_errors() -> None:

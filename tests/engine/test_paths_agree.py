@@ -128,8 +128,10 @@ def tier_peers(draw: st.DrawFn, direction: str, v1alpha2: bool) -> dict[str, Any
 
 
 @st.composite
-def tier_ports(draw: st.DrawFn, v1alpha2: bool) -> dict[str, Any]:
-    choice = draw(st.sampled_from(["number", "range", "name"]))
+def tier_ports(draw: st.DrawFn, v1alpha2: bool, named: bool = True) -> dict[str, Any]:
+    """`named`: whether a named port may be drawn (the CRDs refuse one in an egress rule with
+    networks, nodes or domainNames peers)."""
+    choice = draw(st.sampled_from(["number", "range", "name"] if named else ["number", "range"]))
     protocol = draw(protocols)
     if choice == "name":
         name = draw(st.sampled_from(PORT_NAMES))
@@ -137,7 +139,7 @@ def tier_ports(draw: st.DrawFn, v1alpha2: bool) -> dict[str, Any]:
     lo = draw(st.sampled_from(PORTS))
     if v1alpha2:
         port = ({"number": lo} if choice == "number"
-                else {"range": {"start": lo, "end": lo + draw(st.sampled_from([0, 1, 100]))}})
+                else {"range": {"start": lo, "end": lo + draw(st.sampled_from([1, 100]))}})
         return {protocol.lower(): {"destinationPort": port}}
     if choice == "number":
         return {"portNumber": {"protocol": protocol, "port": lo}}
@@ -169,9 +171,10 @@ def tiered_policies(draw: st.DrawFn, i: int) -> dict[str, Any]:
             rule: dict[str, Any] = {"action": draw(st.sampled_from(actions)),
                                     peers_key: draw(st.lists(tier_peers(direction, v1alpha2),
                                                              min_size=1, max_size=2))}
+            named = not any(k in p for p in rule[peers_key] for k in ("networks", "domainNames"))
             if draw(st.booleans()):
                 rule["protocols" if v1alpha2 else "ports"] = draw(
-                    st.lists(tier_ports(v1alpha2), min_size=1, max_size=2))
+                    st.lists(tier_ports(v1alpha2, named), min_size=1, max_size=2))
             rules.append(rule)
         if rules:
             spec[direction] = rules

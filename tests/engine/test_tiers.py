@@ -308,8 +308,9 @@ def test_ports_by_number_range_and_all() -> None:
 
 
 def test_v1alpha2_protocols() -> None:
-    rule = ingress("Deny", ports="protocols: [{udp: {destinationPort: {range: {start: 80, end: 80}}}}, "
-                                 "{sctp: {}}]")
+    # v1alpha2 has no "every port of a protocol" (its CRD wants a destinationPort): 1-65535.
+    rule = ingress("Deny", ports="protocols: [{udp: {destinationPort: {number: 80}}}, "
+                                 "{sctp: {destinationPort: {range: {start: 1, end: 65535}}}}]")
     state = model(tiered_yaml=cnp("c", "Admin", 1, rule))
     assert not allowed(state, "y/b", "x/a", 80, "UDP") and allowed(state, "y/b", "x/a", 81, "UDP")
     assert not allowed(state, "y/b", "x/a", 81, "SCTP") and allowed(state, "y/b", "x/a", 80)

@@ -28,6 +28,11 @@ What is ours rather than the API server's: the `FieldValueTypeInvalid` errors (t
 fails to decode instead), the address checks on Pod and Node status (upstream runs them only
 on status updates), and, with `strict=True`, the unknown-field errors that the API server
 returns for `fieldValidation=Strict` (`unknown field "spec.foo"`, only in NetworkPolicy specs).
+
+The tiered cluster policies (AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+ClusterNetworkPolicy) are custom resources: the API server validates them against their CRD
+schema and CEL rules, not with hand-written rules. `validate` hands them to
+`netpolicy.api.tier_validation`, which walks the schemas of `netpolicy.api.tier_schemas`.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from typing import Any, Literal
 
 from netpolicy.api.addresses import go_contains_form, sloppy_cidr, sloppy_ip_bytes
 from netpolicy.api.labels import LabelSelector, Requirement
+from netpolicy.api.tiers import GROUP as TIER_GROUP
+from netpolicy.api.tiers import TIER_KINDS
 
 ErrorType = Literal[
     "FieldValueRequired",
@@ -50,6 +57,7 @@ ErrorType = Literal[
     "FieldValueForbidden",
     "FieldValueDuplicate",
     "FieldValueTooLong",
+    "FieldValueTooMany",
     "FieldValueTypeInvalid",
 ]
 
@@ -61,6 +69,7 @@ _TYPE_WORDS: dict[str, str] = {
     "FieldValueForbidden": "Forbidden",
     "FieldValueDuplicate": "Duplicate value",
     "FieldValueTooLong": "Too long",
+    "FieldValueTooMany": "Too many",
     "FieldValueTypeInvalid": "Invalid value",
 }
 # These types never print their bad value (field.Error.ErrorBody).
@@ -81,8 +90,9 @@ KIND_GROUPS: dict[str, str] = {
     "DaemonSet": "apps",
     "Job": "batch",
     "CronJob": "batch",
+    **{kind: TIER_GROUP for kind in TIER_KINDS},
 }
-_CLUSTER_SCOPED = frozenset({"Namespace", "Node"})
+_CLUSTER_SCOPED = frozenset({"Namespace", "Node", *TIER_KINDS})
 
 
 # --- errors and how they print ---------------------------------------------------------------
@@ -986,8 +996,16 @@ def _workload(c: _Checker, obj: Mapping[Any, Any]) -> None:
                   "`selector` does not match template `labels`", labels)
 
 
+def _tier_policy(c: _Checker, obj: Mapping[Any, Any]) -> None:
+    # Imported here: tier_validation builds on this module's errors and metadata checks.
+    from netpolicy.api.tier_validation import validate_tier_policy
+
+    c.errors.extend(validate_tier_policy(obj, c.strict))
+
+
 _VALIDATORS: dict[str, Callable[[_Checker, Mapping[Any, Any]], None]] = {
     "NetworkPolicy": _network_policy,
+    **{kind: _tier_policy for kind in TIER_KINDS},
     "Namespace": _namespace,
     "Pod": _pod,
     "Service": _service,
@@ -1003,8 +1021,9 @@ _VALIDATORS: dict[str, Callable[[_Checker, Mapping[Any, Any]], None]] = {
 def validate(obj: Mapping[str, Any], strict: bool = False, *,
              strict_ip: bool = True) -> list[FieldError]:
     """Every error of one manifest, dispatched on `obj['kind']`; unknown kinds give [] (they
-    are skipped elsewhere). `strict`: also report unknown fields in NetworkPolicy specs, as
-    `fieldValidation=Strict` does. `strict_ip`: the StrictIPCIDRValidation rules."""
+    are skipped elsewhere). `strict`: also report unknown fields in NetworkPolicy specs and
+    in the tiered cluster policies, as `fieldValidation=Strict` does. `strict_ip`: the
+    StrictIPCIDRValidation rules (the tier kinds' CIDRs are CEL's `isCIDR`, always strict)."""
     if not isinstance(obj, Mapping):
         return []
     kind = obj.get("kind")
@@ -1045,6 +1064,14 @@ def validate_label_selector(raw: Any, path: str, *, strict: bool = False) -> lis
     """ValidateLabelSelector of a raw selector at `path`."""
     checker = _Checker(strict)
     checker.label_selector(raw, path)
+    return checker.errors
+
+
+def validate_object_meta(raw: Any, kind: str) -> list[FieldError]:
+    """ValidateObjectMeta of a raw `metadata` for an object of `kind` (cluster-scoped kinds
+    ignore the namespace, which the API server clears)."""
+    checker = _Checker()
+    checker.object_meta(raw, kind)
     return checker.errors
 
 
