@@ -25,7 +25,7 @@ def test_import_contracts_hold() -> None:
 def test_engine_exports_exactly_its_public_api() -> None:
     assert sorted(netpolicy.engine.__all__) == [
         "ALL", "Allowance", "BackendVerdict", "ClusterState", "CompiledView", "Connectivity",
-        "DirectionView", "External", "Matrix", "NONE", "Party", "PeerSet", "PortSet", "Reason",
+        "Decision", "DirectionView", "External", "Matrix", "NONE", "Party", "PeerSet", "PortSet", "Reason",
         "RuleId", "RuleRef", "SideVerdict", "TierMatch", "TierVerdict", "Verdict", "connectivity",
         "matrix",
         "service_verdicts", "verdict",

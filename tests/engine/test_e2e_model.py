@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from netpolicy.probe.cases import CASES, KEYS, Case, Reachability, substitute
-from tests.builders import assert_reachability, model_ip, policies
+from netpolicy.probe.tier_cases import TIER_CASES
+from tests.builders import assert_reachability, model_ip, policies, tiered
 from tests.builders import model as build_model
 
 ADDRESSES = {k: model_ip(*k.split("/")) for k in KEYS}
@@ -19,6 +20,7 @@ ADDRESSES = {k: model_ip(*k.split("/")) for k in KEYS}
 
 def run_case(case: Case) -> None:
     docs: dict[str, tuple[str, dict[str, Any]]] = {}  # ns/name -> (namespace, document)
+    tier_docs: dict[str, dict[str, Any]] = {}  # Kind/name -> document
     pod_labels: dict[str, dict[str, str]] = {}
     ns_labels: dict[str, dict[str, str]] = {}
     for number, step in enumerate(case.steps):
@@ -28,6 +30,11 @@ def run_case(case: Case) -> None:
             _relabel(ns_labels.setdefault(key, {}), labels)
         for key in step.delete:
             docs.pop(key)
+        for key in step.delete_tiered:
+            tier_docs.pop(key)
+        for doc in yaml.safe_load_all(substitute(step.tiered, ADDRESSES)):
+            if doc:
+                tier_docs[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
         for doc in yaml.safe_load_all(substitute(step.policies, ADDRESSES)):
             if doc:
                 ns = doc.get("metadata", {}).get("namespace", case.namespace)
@@ -36,7 +43,8 @@ def run_case(case: Case) -> None:
         pols = [p for ns, doc in docs.values() for p in policies(yaml.safe_dump(doc), ns)]
         from netpolicy.engine import ClusterState
 
-        state = ClusterState(state.namespaces.values(), state.endpoints, pols)
+        tiers = tiered(yaml.safe_dump_all(list(tier_docs.values()))) if tier_docs else []
+        state = ClusterState(state.namespaces.values(), state.endpoints, pols, (), (), tiers)
         for (protocol, port), expected in step.expect.items():
             assert_reachability(state, expected, port, protocol, f"step {number}")
 
@@ -49,7 +57,7 @@ def _relabel(target: dict[str, str], labels: Any) -> None:
             target[k] = v
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES + TIER_CASES, ids=[c.name for c in CASES + TIER_CASES])
 def test_conformance_case_on_the_engine(case: Case) -> None:
     run_case(case)
 

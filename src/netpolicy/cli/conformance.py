@@ -24,7 +24,7 @@ def conformance_cmd(
     output: Annotated[Literal["text", "json"], typer.Option("--output", "-o")] = "text",
     list_cases: Annotated[bool, typer.Option("--list", help="List the cases and exit.")] = False,
 ) -> None:
-    """Run the NetworkPolicy conformance cases in the lab, with real traffic.
+    """Run the NetworkPolicy and tiered-policy conformance cases in the lab, with real traffic.
 
     Builds the upstream e2e model (namespaces x, y, z; pods a, b, c serving 80 and 81
     over TCP and UDP), then applies each case and probes: reports per case whether the
@@ -34,8 +34,10 @@ def conformance_cmd(
     from netpolicy.probe.cases import CASES
     from netpolicy.probe.conformance import ModelCluster, StepResult, run_suite
     from netpolicy.probe.connect import NetnsConnector
+    from netpolicy.probe.tier_cases import TIER_CASES
 
-    cases = [c for c in CASES if not case or any(fnmatch.fnmatch(c.name, p) for p in case)]
+    cases = [c for c in CASES + TIER_CASES
+             if not case or any(fnmatch.fnmatch(c.name, p) for p in case)]
     if list_cases:
         for c in cases:
             typer.echo(f"{c.name} ({len(c.steps)} step{'s' if len(c.steps) > 1 else ''})")
@@ -64,6 +66,11 @@ def conformance_cmd(
     cluster = ModelCluster(str(paths.kubeconfig))
     cluster.create()
     cluster.wait_ready()
+    if any(c.tiered for c in cases) and not cluster.serves_tiers():
+        typer.echo("note: not tested: the tiered cases (the cluster does not serve "
+                   "network-policy-api's AdminNetworkPolicy, BaselineAdminNetworkPolicy and "
+                   "ClusterNetworkPolicy)", err=True)
+        cases = [c for c in cases if not c.tiered]
 
     def show(r: StepResult) -> None:
         if output != "text":

@@ -72,13 +72,17 @@ Labels = Mapping[str, Mapping[str, str | None]]
 class Step:
     """What to change, then what to expect. Policies are YAML documents without kind and
     namespace (default: the case's namespace); labels map `ns/pod` or `ns` to labels to set
-    (None removes one)."""
+    (None removes one). `tiered`: tiered cluster policies, YAML documents with their
+    apiVersion and kind (created, or replaced when one of that kind and name exists);
+    `delete_tiered`: `Kind/name` of tiered policies to delete."""
 
     expect: Mapping[tuple[Protocol, int], Reachability]
     policies: str = ""
     delete: tuple[str, ...] = ()
     pod_labels: Labels = field(default_factory=dict)
     ns_labels: Labels = field(default_factory=dict)
+    tiered: str = ""
+    delete_tiered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class Case:
     name: str
     steps: tuple[Step, ...]
     namespace: str = "x"
+
+    @property
+    def tiered(self) -> bool:
+        """Does the case need the tiered policy APIs (network-policy-api's CRDs)?"""
+        return any(step.tiered or step.delete_tiered for step in self.steps)
 
 
 def single(name: str, policies: str, expect: Mapping[tuple[Protocol, int], Reachability],

@@ -23,6 +23,7 @@ import yaml
 
 from netpolicy.api.inventory import build_inventory
 from netpolicy.api.live import read_cluster
+from netpolicy.api.tiers import API_VERSIONS, PLURALS
 from netpolicy.engine import ClusterState
 from netpolicy.probe.cases import CASES, KEYS, NAMESPACES, PODS, Case, Step, substitute
 from netpolicy.probe.connect import Connector
@@ -57,7 +58,60 @@ class ModelCluster:
             config_file=kubeconfig, context=context)
         self.core = client.CoreV1Api(self.api_client)
         self.net = client.NetworkingV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
         self.rv = 0
+
+    def serves_tiers(self) -> bool:
+        """Does the cluster serve all three tiered kinds (network-policy-api's CRDs)?"""
+        from kubernetes.client.exceptions import ApiException
+
+        for kind in API_VERSIONS:
+            group, version = API_VERSIONS[kind].split("/")
+            try:
+                self.custom.list_cluster_custom_object(group, version, PLURALS[kind], limit=1,
+                                                       _preload_content=False)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+        return True
+
+    def _tier_api(self, kind: str) -> tuple[str, str, str]:
+        group, version = API_VERSIONS[kind].split("/")
+        return group, version, PLURALS[kind]
+
+    def _reset_tiers(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        for kind in API_VERSIONS:
+            try:
+                body = self._seen(self.custom.list_cluster_custom_object(
+                    *self._tier_api(kind), _preload_content=False))
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue  # not served
+                raise
+            for item in body.get("items") or []:
+                self._seen(self.custom.delete_cluster_custom_object(
+                    *self._tier_api(kind), item["metadata"]["name"], _preload_content=False))
+
+    def _apply_tiered(self, doc: dict[str, Any]) -> None:
+        """Create a tiered policy, or replace the one of that kind and name."""
+        from kubernetes.client.exceptions import ApiException
+
+        api, name = self._tier_api(doc["kind"]), doc["metadata"]["name"]
+        try:
+            self._seen(self.custom.create_cluster_custom_object(*api, doc,
+                                                                _preload_content=False))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            current = self._seen(self.custom.get_cluster_custom_object(
+                *api, name, _preload_content=False))
+            body = {**doc, "metadata": {**doc["metadata"],
+                                        "resourceVersion": current["metadata"]["resourceVersion"]}}
+            self._seen(self.custom.replace_cluster_custom_object(*api, name, body,
+                                                                 _preload_content=False))
 
     def _seen(self, resp: Any) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(resp.data) if resp.data else {}
@@ -102,7 +156,9 @@ class ModelCluster:
             time.sleep(0.1)
 
     def reset(self) -> None:
-        """No policies; every pod and namespace with exactly the model's labels."""
+        """No policies (tiered ones included); every pod and namespace with exactly the
+        model's labels."""
+        self._reset_tiers()
         for ns in NAMESPACES:
             self._seen(self.net.delete_collection_namespaced_network_policy(
                 ns, _preload_content=False))
@@ -132,6 +188,13 @@ class ModelCluster:
         for key in step.delete:
             ns, name = key.split("/")
             self._seen(self.net.delete_namespaced_network_policy(name, ns, _preload_content=False))
+        for key in step.delete_tiered:
+            kind, name = key.split("/")
+            self._seen(self.custom.delete_cluster_custom_object(*self._tier_api(kind), name,
+                                                                _preload_content=False))
+        for doc in yaml.safe_load_all(substitute(step.tiered, addresses)):
+            if doc:
+                self._apply_tiered(doc)
         for doc in yaml.safe_load_all(substitute(step.policies, addresses)):
             if not doc:
                 continue
