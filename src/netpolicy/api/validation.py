@@ -50,6 +50,7 @@ ErrorType = Literal[
     "FieldValueForbidden",
     "FieldValueDuplicate",
     "FieldValueTooLong",
+    "FieldValueTooMany",
     "FieldValueTypeInvalid",
 ]
 
@@ -61,6 +62,7 @@ _TYPE_WORDS: dict[str, str] = {
     "FieldValueForbidden": "Forbidden",
     "FieldValueDuplicate": "Duplicate value",
     "FieldValueTooLong": "Too long",
+    "FieldValueTooMany": "Too many",
     "FieldValueTypeInvalid": "Invalid value",
 }
 # These types never print their bad value (field.Error.ErrorBody).
