@@ -454,3 +454,24 @@ def test_version_priority_is_kubernetes_order() -> None:
     versions = ["v1alpha1", "v1", "foo", "v2beta1", "v1beta2", "v2", "v1beta1"]
     assert sorted(versions, key=version_priority) == [
         "v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"]
+
+
+def test_versions_other_than_the_storage_version_are_views(lab: LabServer) -> None:
+    group = "versions.example.com"
+    crd = widget_crd(group)
+    beta = {**crd["spec"]["versions"][0], "name": "v1beta1", "storage": False}
+    crd["spec"]["versions"].append(beta)
+    lab.kubectl("apply", "-f", "-", input=manifest(crd))
+    try:
+        old = {**widget(group, "b"), "apiVersion": f"{group}/v1beta1"}
+        lab.kubectl("apply", "-f", "-", input=manifest(old))
+        assert stored(lab, group, "default", "b")["apiVersion"] == f"{group}/v1"
+        as_beta = json.loads(lab.kubectl("get", f"widgets.v1beta1.{group}", "b", "-o", "json"
+                                         ).stdout)
+        assert as_beta["apiVersion"] == f"{group}/v1beta1"
+        assert json.loads(lab.kubectl("get", f"widgets.{group}", "b", "-o", "json").stdout)[
+            "apiVersion"] == f"{group}/v1"
+        versions = lab.kubectl("api-versions").stdout.split()
+        assert f"{group}/v1" in versions and f"{group}/v1beta1" in versions
+    finally:
+        lab.kubectl("delete", "crd", f"widgets.{group}")
