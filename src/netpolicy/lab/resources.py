@@ -9,6 +9,11 @@ REST handlers read one table instead of each keeping its own list.
 
 Two resources can share storage: `events.k8s.io/v1` events are stored as core `v1`
 events and converted on the way in and out (`storage` names the stored resource).
+
+Custom resources (`custom=True`) are not in this table: `netpolicy.lab.crds` makes them
+from CustomResourceDefinitions, and its `Registry` serves both. They are stored under
+their group resource (`widgets.example.com`), so a custom plural never meets a built-in
+one; the versions of a CRD other than its storage version are views of the stored one.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Resource:
     storage: str = ""
     # Status may be set on create (only nodes: the kubelet registers them with a status).
     create_with_status: bool = False
+    # Served from a CustomResourceDefinition (see `netpolicy.lab.crds`).
+    custom: bool = False
 
     @property
     def api_version(self) -> str:
@@ -77,7 +84,9 @@ class Resource:
 
     @property
     def storage_name(self) -> str:
-        return self.storage or self.plural
+        """The key of the stored resource: a plural for the built-in resources, the group
+        resource (`widgets.example.com`) for custom ones."""
+        return self.storage or (self.group_resource if self.custom else self.plural)
 
     @property
     def has_status(self) -> bool:
@@ -142,11 +151,18 @@ RESOURCES: tuple[Resource, ...] = (
              field_labels=("regarding.kind", "regarding.namespace", "regarding.name",
                            "regarding.uid", "reason", "reportingController", "type"),
              storage="events"),
+    Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
+             "customresourcedefinitions", "customresourcedefinition", False, ("crd", "crds"),
+             ("api-extensions",),
+             (Subresource("status", "CustomResourceDefinition", ("get", "patch", "update")),),
+             has_generation=True),
 )
 
-# Groups in the order discovery lists them (kubectl prefers earlier groups for a name).
+# Groups in the order discovery lists them (kubectl prefers earlier groups for a name);
+# the groups of custom resources come after these.
 GROUP_ORDER: tuple[str, ...] = ("", "apps", "events.k8s.io", "networking.k8s.io",
-                                "discovery.k8s.io")
+                                "discovery.k8s.io", "apiextensions.k8s.io")
+CRDS = "customresourcedefinitions"
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_STORAGE = {r.plural: r for r in RESOURCES if not r.storage}

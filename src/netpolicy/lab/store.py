@@ -46,8 +46,8 @@ from typing import Any, Literal
 
 from netpolicy.api.labels import LabelSelector, Requirement
 from netpolicy.errors import NetpolError
-from netpolicy.lab import resources
-from netpolicy.lab.resources import Resource
+from netpolicy.lab.crds import Registry
+from netpolicy.lab.resources import CRDS, Resource
 
 JSON = dict[str, Any]
 Dependents = list[tuple[Resource, "StoredObject"]]
@@ -495,8 +495,9 @@ class Watch:
 
 
 class Store:
-    """Objects of every `netpolicy.lab.resources` resource, persisted under `path`
-    (a state directory; `None` keeps everything in memory). See the module docstring."""
+    """Objects of every resource of `registry` (the built-in ones, and the custom ones of
+    the stored CustomResourceDefinitions), persisted under `path` (a state directory;
+    `None` keeps everything in memory). See the module docstring."""
 
     def __init__(self, path: str | Path | None = None, *, history: int = 1000) -> None:
         if path is None:
@@ -511,14 +512,17 @@ class Store:
                          "namespace TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL, "
                          "PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.registry = Registry()
         self._objects: dict[str, dict[tuple[str, str], StoredObject]] = {
-            r.plural: {} for r in resources.RESOURCES if not r.storage}
+            r.storage_name: {} for r in self.registry.stored_resources()}
         self._rv = 0
         for res, ns, name, data in self._db.execute("SELECT * FROM objects"):
             obj = json.loads(data)
             rv = int(_meta(obj).get("resourceVersion") or 0)
             self._objects.setdefault(res, {})[(ns, name)] = StoredObject(obj, bytes(data), rv)
             self._rv = max(self._rv, rv)
+        for crd in self._objects[CRDS].values():
+            self.registry.define(crd.obj)
         row = self._db.execute("SELECT value FROM meta WHERE key='resourceVersion'").fetchone()
         self._rv = max(self._rv, int(row[0]) if row else 0)
         self._history_size = history
@@ -554,14 +558,17 @@ class Store:
                 w.close()
         self._db.close()
 
-    @staticmethod
-    def resource(name: str | Resource) -> Resource:
-        if isinstance(name, Resource):
-            return resources.stored(name.storage_name)
+    def resource(self, name: str | Resource) -> Resource:
+        """The stored resource of `name` (a plural or custom group resource) or of a
+        resource (the stored one of a view)."""
         try:
-            return resources.stored(name)
+            return self.registry.stored(name.storage_name if isinstance(name, Resource)
+                                        else name)
         except KeyError:
             raise NotFound("the server could not find the requested resource", {}) from None
+
+    def _table(self, resource: Resource) -> dict[tuple[str, str], StoredObject]:
+        return self._objects.setdefault(resource.storage_name, {})
 
     def _key(self, resource: Resource, namespace: str | None, name: str) -> tuple[str, str]:
         return ((namespace or "") if resource.namespaced else "", name)
@@ -571,7 +578,8 @@ class Store:
         """Write one change: next resourceVersion, SQLite, memory, history, watchers."""
         self._rv += 1
         rv = self._rv
-        table = self._objects[resource.plural]
+        key = resource.storage_name
+        table = self._table(resource)
         if obj is None:  # a delete: the event carries the last state at the new version
             assert prev is not None
             obj = copy.deepcopy(dict(prev))
@@ -583,10 +591,10 @@ class Store:
         try:
             if event == "DELETED":
                 db.execute("DELETE FROM objects WHERE resource=? AND namespace=? AND name=?",
-                           (resource.plural, namespace, name))
+                           (key, namespace, name))
             else:
                 db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)",
-                           (resource.plural, namespace, name, raw))
+                           (key, namespace, name, raw))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('resourceVersion', ?)", (str(rv),))
             db.execute("COMMIT")
         except BaseException:
@@ -598,19 +606,36 @@ class Store:
         else:
             table[(namespace, name)] = stored
         change = _Change(rv, event, namespace, obj, raw, prev)
-        history = self._history.setdefault(resource.plural, deque())
+        history = self._history.setdefault(key, deque())
         if len(history) >= self._history_size:
-            self._floor[resource.plural] = history.popleft().rv
+            self._floor[key] = history.popleft().rv
         history.append(change)
-        for watcher in list(self._watchers.get(resource.plural, ())):
+        for watcher in list(self._watchers.get(key, ())):
             watcher._deliver(change)
+        if resource.plural == CRDS and not resource.custom:
+            self._defined(obj, event)
         return stored
 
+    def _defined(self, crd: JSON, event: EventType) -> None:
+        """Keep the registry in step with a CRD just written: a custom resource is served
+        from its CRD's first write, and forgotten (its history too) with the CRD."""
+        if event != "DELETED":
+            self._table(self.registry.define(crd).stored)
+            return
+        gone = self.registry.forget(str(_meta(crd).get("name")))
+        if gone is not None:
+            key = gone.stored.storage_name
+            for watcher in list(self._watchers.pop(key, ())):
+                watcher.close()
+            self._objects.pop(key, None)
+            self._history.pop(key, None)
+            self._floor[key] = self._rv
+
     def _unregister(self, watch: Watch) -> None:
-        self._watchers.get(watch.resource.plural, set()).discard(watch)
+        self._watchers.get(watch.resource.storage_name, set()).discard(watch)
 
     def _entry(self, resource: Resource, namespace: str | None, name: str) -> StoredObject:
-        entry = self._objects[resource.plural].get(self._key(resource, namespace, name))
+        entry = self._table(resource).get(self._key(resource, namespace, name))
         if entry is None:
             raise NotFound.of(resource, name)
         return entry
@@ -649,7 +674,7 @@ class Store:
         """The stored objects a query matches (shared, read-only), in key order, with
         `limit`/`continue` paging."""
         res = self.resource(resource)
-        table = self._objects[res.plural]
+        table = self._table(res)
         start: tuple[str, str] | None = None
         rv = self._rv
         if continue_token:
@@ -723,7 +748,9 @@ class Store:
         meta["creationTimestamp"] = now()
         if res.has_generation:
             meta["generation"] = 1
-        if res.has_status and not res.create_with_status:
+        if res.custom and res.has_status:
+            new.pop("status", None)  # upstream drops it; an empty one would fail `required`
+        elif res.has_status and not res.create_with_status:
             new["status"] = {}
         if res.namespaced:
             self._check_namespace(ns)
@@ -733,7 +760,7 @@ class Store:
             from netpolicy.api.validation import FieldError
             raise Invalid.of(res, "", [FieldError("FieldValueRequired", "metadata.name",
                                                   "name or generateName is required")])
-        if (ns, name) in self._objects[res.plural]:
+        if (ns, name) in self._table(res):
             raise AlreadyExists.of(res, name)
         if dry_run:
             new["metadata"]["resourceVersion"] = str(self._rv)
@@ -888,8 +915,10 @@ class Store:
         name, ns = meta["name"], meta.get("namespace", "")
         if meta.get("deletionTimestamp"):
             return entry  # already on its way out
-        if res.plural == "namespaces":
+        if res.plural == "namespaces" and not res.custom:
             return self._delete_namespace(entry)
+        if res.plural == CRDS and not res.custom:
+            return self._delete_definition(entry)
         dependents = self._dependents(res, entry)
         if propagation == "Orphan":
             for dep_res, dep in dependents:
@@ -906,14 +935,14 @@ class Store:
         removed = self._remove(res, ns, name)
         if propagation == "Background":
             for dep_res, dep in dependents:
-                current = self._objects[dep_res.plural].get(
+                current = self._table(dep_res).get(
                     self._key(dep_res, _meta(dep.obj).get("namespace"), _meta(dep.obj)["name"]))
                 if current is not None:
                     self._delete(dep_res, current, "Background")
         return removed
 
     def _remove(self, res: Resource, namespace: str, name: str) -> StoredObject:
-        entry = self._objects[res.plural][(namespace, name)]
+        entry = self._table(res)[(namespace, name)]
         return self._commit(res, namespace, name, None, "DELETED", entry.obj)
 
     def _mark_deleted(self, res: Resource, entry: StoredObject,
@@ -936,22 +965,33 @@ class Store:
         obj["metadata"]["deletionGracePeriodSeconds"] = 0
         obj.setdefault("status", {})["phase"] = "Terminating"
         self._commit(res, "", name, obj, "MODIFIED", entry.obj)
-        for r in resources.RESOURCES:
-            if r.namespaced and not r.storage:
-                for key in [k for k in self._objects[r.plural] if k[0] == name]:
-                    if key in self._objects[r.plural]:
+        for r in list(self.registry.stored_resources()):
+            if r.namespaced:
+                table = self._table(r)
+                for key in [k for k in table if k[0] == name]:
+                    if key in table:
                         self._remove(r, *key)
         return self._remove(res, "", name)
+
+    def _delete_definition(self, entry: StoredObject) -> StoredObject:
+        """CRD deletion: every object of the custom resource, then the CRD (upstream's
+        `customresourcecleanup` finalizer does the same, in the background)."""
+        name = _meta(entry.obj)["name"]
+        defined = next((d for d in self.registry.definitions() if d.name == name), None)
+        if defined is not None:
+            table = self._table(defined.stored)
+            for key in sorted(table):
+                if key in table:
+                    self._remove(defined.stored, *key)
+        return self._remove(self.resource(CRDS), "", name)
 
     def _dependents(self, res: Resource, entry: StoredObject,
                     ) -> Dependents:
         uid = _meta(entry.obj).get("uid")
         ns = _meta(entry.obj).get("namespace", "")
         found = []
-        for r in resources.RESOURCES:
-            if r.storage:
-                continue
-            for key, dep in self._objects[r.plural].items():
+        for r in list(self.registry.stored_resources()):
+            for key, dep in self._table(r).items():
                 if res.namespaced and key[0] != ns:
                     continue
                 refs = _meta(dep.obj).get("ownerReferences") or ()
@@ -1026,13 +1066,13 @@ class Store:
             if send_initial_events:
                 watch._put(watch.bookmark(initial_events_end=True))
         else:
-            floor = max(self._floor.get(res.plural, 0), self._start_rv)
+            floor = max(self._floor.get(res.storage_name, 0), self._start_rv)
             if rv < floor:
                 raise Expired(f"too old resource version: {rv} ({floor + 1})")
-            for change in self._history.get(res.plural, ()):
+            for change in self._history.get(res.storage_name, ()):
                 if change.rv > rv:
                     watch._deliver(change)
-        self._watchers.setdefault(res.plural, set()).add(watch)
+        self._watchers.setdefault(res.storage_name, set()).add(watch)
         return watch
 
 

@@ -7,8 +7,9 @@
     FakePodRuntime                     pods as local processes, for tests
 
 Modules: `app` (routes, auth, errors), `rest` (the verbs), `decode`, `patch`, `schemas`,
-`openapi`, `discovery`, `tables`, `admission` + `defaults`, `streams` (exec, attach,
-logs), `spdy` (port-forward), `proxy`, `credentials`, `fake`.
+`openapi`, `discovery`, `tables`, `admission` + `defaults`, `customresources` (CRDs and
+custom resources in admission) + `structural` (their schemas: prune, default, validate),
+`streams` (exec, attach, logs), `spdy` (port-forward), `proxy`, `credentials`, `fake`.
 """
 
 from netpolicy.lab.apiserver.admission import install_admission

@@ -9,8 +9,13 @@ in-process by the lab's controllers get the same treatment as objects sent by ku
    metadata rules for the others, and the update rules that make fields immutable (a Pod's
    spec beyond images and a few fields, a workload's selector, a Service's clusterIP).
    Failures are 422 `Invalid` errors with one cause per field error.
+3. CustomResourceDefinitions and custom resources (`customresources.py`): a CRD is
+   defaulted and checked; a custom resource gets its schema's defaults and checks, the
+   metadata rules, and — when its kind is one `netpolicy.api.validation` knows in the
+   same group (the policy.networking.k8s.io tiers) — those rules too, each error once.
 
-Status updates are not validated beyond decoding: only controllers write them.
+Status updates are not validated beyond decoding (only controllers write them), except a
+custom resource's, which its schema covers.
 A Pod's `spec.nodeName` is set through the `binding` subresource, as upstream.
 """
 
@@ -22,7 +27,9 @@ from typing import Any
 
 from netpolicy.api import validation
 from netpolicy.api.validation import FieldError
-from netpolicy.lab.apiserver import defaults
+from netpolicy.lab.apiserver import customresources, defaults
+from netpolicy.lab.crds import Registry
+from netpolicy.lab.resources import CRDS, Resource
 from netpolicy.lab.store import Admission, Invalid, Store
 
 POD_UPDATE_FORBIDDEN = (
@@ -34,24 +41,55 @@ POD_UPDATE_FORBIDDEN = (
 
 def install_admission(store: Store) -> None:
     """Register the lab API server's defaulting and validation on `store` (idempotent)."""
-    store.add_admission(default, name="netpolicy.lab.defaulting")
-    store.add_admission(validate, name="netpolicy.lab.validation")
+    registry = store.registry
+    store.add_admission(lambda request: default(request, registry),
+                        name="netpolicy.lab.defaulting")
+    store.add_admission(lambda request: validate(request, registry),
+                        name="netpolicy.lab.validation")
 
 
-def default(request: Admission) -> None:
-    defaulter = defaults.DEFAULTERS.get(request.resource.plural)
+def _is_definition(res: Resource) -> bool:
+    return res.plural == CRDS and not res.custom
+
+
+def default(request: Admission, registry: Registry) -> None:
+    res = request.resource
+    if res.custom:
+        version = registry.version(res)
+        if version is not None:
+            customresources.default_custom(request.obj, version)
+        return
+    if _is_definition(res) and request.subresource != "status":
+        customresources.default_definition(request.obj, request.old)
+    defaulter = defaults.DEFAULTERS.get(res.plural)
     if defaulter is not None:
         defaulter(request.obj)
 
 
-def validate(request: Admission) -> None:
-    if request.subresource == "status":
-        return
+def _knows(res: Resource) -> bool:
+    """Whether `netpolicy.api.validation` has rules for objects of `res`: its kind is
+    dispatched there, in this group (a custom `Pod` of some other group is not a Pod)."""
+    return validation.KIND_GROUPS.get(res.kind, res.group) == res.group
+
+
+def validate(request: Admission, registry: Registry) -> None:
     obj, res = request.obj, request.resource
-    errors = list(validation.validate(obj)) if res.kind in validation.KIND_GROUPS \
-        else _metadata_errors(obj)
-    if request.old is not None:
-        errors += _update_errors(res.plural, request.old, obj, request.subresource)
+    if res.custom:
+        version = registry.version(res)
+        errors = _metadata_errors(obj) if request.subresource != "status" else []
+        if version is not None:
+            errors += customresources.custom_errors(obj, version)
+        if _knows(res) and request.subresource != "status":
+            errors += validation.validate(obj)
+    elif request.subresource == "status":
+        return
+    else:
+        errors = list(validation.validate(obj)) if res.kind in validation.KIND_GROUPS \
+            else _metadata_errors(obj)
+        if _is_definition(res):
+            errors += customresources.definition_errors(obj, request.old)
+        if request.old is not None:
+            errors += _update_errors(res.plural, request.old, obj, request.subresource)
     if errors:
         name = obj.get("metadata", {}).get("name") or ""
         raise Invalid.of(res, str(name), _unique(errors))

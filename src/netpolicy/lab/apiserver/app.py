@@ -2,7 +2,10 @@
 
 `create_app(store, token, runtime)` builds the application (and installs the API
 server's admission chain on the store); `serve(app)` binds it to 127.0.0.1 and returns
-the port. Every error leaves as a Kubernetes `Status` with its code: an `ApiError` as
+the port. When the application starts, it installs the CRDs its `crds` provider gives
+(`netpolicy.lab.crds.default_crds`: the network-policy-api kinds).
+
+Every error leaves as a Kubernetes `Status` with its code: an `ApiError` as
 itself, anything unexpected as a 500 `InternalError` whose message names the exception
 (never a traceback), so no input can crash the server or leak its internals.
 
@@ -26,6 +29,7 @@ from netpolicy.lab.apiserver import discovery, openapi
 from netpolicy.lab.apiserver.admission import install_admission
 from netpolicy.lab.apiserver.rest import RestApi, json_response
 from netpolicy.lab.apiserver.streams import PodRuntime
+from netpolicy.lab.crds import CrdProvider, default_crds, install_crds
 from netpolicy.lab.store import (
     ApiError,
     InternalError,
@@ -87,11 +91,13 @@ def _auth(token: str) -> Middleware:
 
 
 def create_app(store: Store, token: str, runtime: PodRuntime | None = None, *,
-               bookmark_interval: float = 60.0) -> web.Application:
+               bookmark_interval: float = 60.0,
+               crds: CrdProvider = default_crds) -> web.Application:
     """The API server for `store`, requiring `Authorization: Bearer <token>`; `runtime`
     serves exec/attach/logs/port-forward/proxy (without one they answer 400).
     `bookmark_interval`: seconds of quiet after which a watch that allows bookmarks gets
-    one (the real server: about a minute)."""
+    one (the real server: about a minute). `crds`: the CustomResourceDefinitions to
+    install (create or replace) when the server starts."""
     install_admission(store)
     middlewares: list[Middleware] = [_errors, _auth(token)]
     app = web.Application(middlewares=middlewares,  # type: ignore[arg-type]
@@ -103,6 +109,10 @@ def create_app(store: Store, token: str, runtime: PodRuntime | None = None, *,
     async def shutdown(_: web.Application) -> None:
         await api.shutdown()
 
+    async def install(_: web.Application) -> None:
+        await install_crds(store, crds())
+
+    app.on_startup.append(install)
     app.on_shutdown.append(shutdown)
     r = app.router
     r.add_get("/version", _version)
@@ -134,7 +144,8 @@ def _aggregated(request: web.Request, core: bool) -> web.Response | None:
     media = discovery.wants_aggregated(request.headers.get("Accept", ""))
     if not media:
         return None
-    response = json_response(discovery.aggregated(core, media))
+    response = json_response(discovery.aggregated(request.app[API].store.registry, core,
+                                                  media))
     response.headers["Content-Type"] = media
     return response
 
@@ -148,11 +159,12 @@ async def _api(request: web.Request) -> web.Response:
 
 
 async def _apis(request: web.Request) -> web.Response:
-    return _aggregated(request, core=False) or json_response(discovery.api_group_list())
+    return _aggregated(request, core=False) or json_response(
+        discovery.api_group_list(request.app[API].store.registry))
 
 
 async def _group(request: web.Request) -> web.Response:
-    body = discovery.api_group(request.match_info["group"])
+    body = discovery.api_group(request.app[API].store.registry, request.match_info["group"])
     if body is None:
         raise NotFound("the server could not find the requested resource", {})
     return json_response(body)
@@ -162,18 +174,19 @@ async def _resource_list(request: web.Request) -> web.Response:
     group = request.match_info.get("group", "")
     if not group and request.path.startswith("/apis/"):
         raise NotFound("the server could not find the requested resource", {})
-    body = discovery.api_resource_list(group, request.match_info["version"])
+    body = discovery.api_resource_list(request.app[API].store.registry, group,
+                                       request.match_info["version"])
     if body is None:
         raise NotFound("the server could not find the requested resource", {})
     return json_response(body)
 
 
 async def _openapi_index(request: web.Request) -> web.Response:
-    return json_response(openapi.index())
+    return json_response(openapi.index(request.app[API].store.registry))
 
 
 async def _openapi_document(request: web.Request) -> web.Response:
-    doc = openapi.document_for_path(request.match_info["path"])
+    doc = openapi.document_for_path(request.app[API].store.registry, request.match_info["path"])
     if doc is None:
         raise NotFound("the server could not find the requested resource", {})
     return json_response(doc)

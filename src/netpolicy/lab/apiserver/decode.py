@@ -10,6 +10,10 @@ checked against the kind's schema, which is what decoding into Go structs does u
   `strict decoding error: unknown field "spec.foo"`, `Warn` (the default) returns the
   warnings the server sends as `Warning: 299` headers, `Ignore` says nothing;
 - `null` fields are dropped (Go's zero values are omitted when encoded).
+
+A custom resource has no Go struct: its body is pruned by its CRD's structural schema
+(`structural.prune`, unknown fields reported the same way), and its types are checked later,
+by admission, as 422 errors.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from netpolicy.lab.apiserver import protobuf, schemas
+from netpolicy.lab.apiserver import protobuf, schemas, structural
 from netpolicy.lab.resources import Resource
 from netpolicy.lab.store import JSON, BadRequest, UnsupportedMediaType
 
@@ -104,9 +108,11 @@ class Decoded:
 
 
 def decode_object(value: Any, resource: Resource, validation: FieldValidation = "Warn", *,
-                  kind: str = "", api_version: str = "") -> Decoded:
+                  kind: str = "", api_version: str = "",
+                  custom_schema: Mapping[str, Any] | None = None) -> Decoded:
     """Check and prune `value` as an object of `resource` (or of `api_version`/`kind`,
-    for subresources such as Scale)."""
+    for subresources such as Scale); `custom_schema`: the structural schema of a custom
+    resource."""
     kind = kind or resource.kind
     api_version = api_version or resource.api_version
     version = api_version.rsplit("/", 1)[-1]
@@ -121,12 +127,16 @@ def decode_object(value: Any, resource: Resource, validation: FieldValidation = 
     if got_version not in (None, "") and got_version != api_version:
         raise BadRequest(f"the API version in the data ({got_version}) does not match the "
                          f"expected API version ({api_version})")
-    schema = schemas.for_kind(api_version, kind)
-    if schema is None:
-        return Decoded(value)
-    walker = _Walker(prefix)
-    obj = walker.walk(value, schema, "", kind)
-    unknown = [f'unknown field "{p}"' for p in walker.unknown]
+    if custom_schema is not None:
+        obj, paths = structural.prune(value, custom_schema)
+    else:
+        schema = schemas.for_kind(api_version, kind)
+        if schema is None:
+            return Decoded(value)
+        walker = _Walker(prefix)
+        obj = walker.walk(value, schema, "", kind)
+        paths = walker.unknown
+    unknown = [f'unknown field "{p}"' for p in paths]
     if unknown and validation == "Strict":
         raise BadRequest(prefix + "strict decoding error: " + ", ".join(unknown))
     return Decoded(obj, tuple(unknown) if validation == "Warn" else ())

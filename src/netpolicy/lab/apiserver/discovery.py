@@ -1,4 +1,5 @@
-"""Discovery documents, built from `netpolicy.lab.resources`.
+"""Discovery documents, built from a store's `Registry` (`netpolicy.lab.crds`): the
+built-in resources of `netpolicy.lab.resources` and the custom ones of its CRDs.
 
 kubectl 1.32 first asks `/api` and `/apis` for the aggregated form
 (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList`), which
@@ -9,7 +10,7 @@ and the official Python client.
 
 from __future__ import annotations
 
-from netpolicy.lab import resources
+from netpolicy.lab.crds import Registry
 from netpolicy.lab.resources import Resource
 from netpolicy.lab.store import JSON
 
@@ -40,16 +41,16 @@ def api_versions(server_address: str) -> JSON:
                                             "serverAddress": server_address}]}
 
 
-def _groups() -> dict[str, list[str]]:
+def _groups(registry: Registry) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
-    for group, version in resources.group_versions():
+    for group, version in registry.group_versions():
         if group:
             groups.setdefault(group, []).append(version)
     return groups
 
 
-def api_group(group: str) -> JSON | None:
-    versions = _groups().get(group)
+def api_group(registry: Registry, group: str) -> JSON | None:
+    versions = _groups(registry).get(group)
     if not versions:
         return None
     entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
@@ -57,10 +58,10 @@ def api_group(group: str) -> JSON | None:
             "preferredVersion": entries[0]}
 
 
-def api_group_list() -> JSON:
+def api_group_list(registry: Registry) -> JSON:
     groups = []
-    for group in _groups():
-        entry = api_group(group)
+    for group in _groups(registry):
+        entry = api_group(registry, group)
         assert entry is not None
         entry.pop("kind")
         entry.pop("apiVersion")
@@ -68,8 +69,8 @@ def api_group_list() -> JSON:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_resource_list(group: str, version: str) -> JSON | None:
-    served = resources.in_group_version(group, version)
+def api_resource_list(registry: Registry, group: str, version: str) -> JSON | None:
+    served = registry.in_group_version(group, version)
     if not served:
         return None
     items: list[JSON] = []
@@ -114,17 +115,18 @@ def _resource_discovery(r: Resource) -> JSON:
     return entry
 
 
-def aggregated(core: bool, media_type: str) -> JSON:
+def aggregated(registry: Registry, core: bool, media_type: str) -> JSON:
     """The APIGroupDiscoveryList of `/api` (core) or `/apis` (every named group)."""
     items = []
-    for group in resources.GROUP_ORDER:
+    served = registry.group_versions()
+    for group in dict.fromkeys(g for g, _ in served):
         if (group == "") != core:
             continue
         versions = [{"version": v,
                      "resources": [_resource_discovery(r)
-                                   for r in resources.in_group_version(group, v)],
+                                   for r in registry.in_group_version(group, v)],
                      "freshness": "Current"}
-                    for g, v in resources.group_versions() if g == group]
+                    for g, v in served if g == group]
         meta: JSON = {"creationTimestamp": None}
         if group:
             meta["name"] = group

@@ -8,7 +8,10 @@ PartialObjectMetadata when the `Accept` header asks for one. Lists are joined fr
 stored bytes, and watches stream the store's events as JSON lines.
 
 events.k8s.io/v1 events are a view of the stored core v1 events: converted on the way out
-and in (`_to_view` / `_from_view`), field selectors included.
+and in (`_to_view` / `_from_view`), field selectors included. So are the versions of a
+custom resource other than its storage version (only `apiVersion` differs). Resources are
+looked up in the store's registry, so custom resources are served as soon as their CRD is
+written; they are printed with their CRD's columns, and take no strategic merge patch.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from netpolicy.lab import resources
 from netpolicy.lab.apiserver import decode, patch, proxy, spdy, streams, tables
 from netpolicy.lab.apiserver.streams import PodRuntime
+from netpolicy.lab.crds import Registry
 from netpolicy.lab.resources import Resource
 from netpolicy.lab.store import (
     JSON,
@@ -47,6 +50,7 @@ from netpolicy.lab.store import (
 
 NO_RESOURCE = NotFound("the server could not find the requested resource", {})
 RETURNS_DELETED_OBJECT = ("pods", "services", "namespaces")
+CUSTOM_PATCH_TYPES = (patch.JSON_PATCH, patch.MERGE, patch.APPLY)
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
 
@@ -59,13 +63,13 @@ class Target:
     rest: str
 
 
-def parse_target(group: str, version: str, path: str) -> Target:
+def parse_target(registry: Registry, group: str, version: str, path: str) -> Target:
     segments = path.split("/")
     namespace = ""
     if (len(segments) >= 3 and segments[0] == "namespaces"
             and segments[2] not in ("status", "finalize")):
         namespace, segments = segments[1], segments[2:]
-    resource = resources.lookup(group, version, segments[0]) if segments else None
+    resource = registry.lookup(group, version, segments[0]) if segments else None
     if resource is None or (namespace and not resource.namespaced):
         raise NO_RESOURCE
     name = segments[1] if len(segments) > 1 else ""
@@ -126,6 +130,8 @@ _SAME_FIELDS = ("metadata", "eventTime", "series", "reportingInstance", "action"
 def _to_view(res: Resource, obj: Mapping[str, Any]) -> JSON:
     if not res.storage:
         return dict(obj)
+    if res.custom:
+        return {**obj, "apiVersion": res.api_version}
     out: JSON = {"kind": res.kind, "apiVersion": res.api_version}
     out.update({k: obj[k] for k in _SAME_FIELDS if k in obj})
     out.update({view: obj[core] for view, core in _VIEW_FIELDS if core in obj})
@@ -133,17 +139,16 @@ def _to_view(res: Resource, obj: Mapping[str, Any]) -> JSON:
 
 
 def _from_view(res: Resource, obj: JSON) -> JSON:
-    if not res.storage:
+    if not res.storage or res.custom:  # the store sets a custom resource's apiVersion
         return obj
-    stored = resources.stored(res.storage_name)
-    out: JSON = {"kind": stored.kind, "apiVersion": stored.api_version}
+    out: JSON = {"kind": "Event", "apiVersion": "v1"}
     out.update({k: obj[k] for k in _SAME_FIELDS if k in obj})
     out.update({core: obj[view] for view, core in _VIEW_FIELDS if view in obj})
     return out
 
 
 def _view_selector(res: Resource, selector: str | None) -> str | None:
-    if not res.storage or not selector:
+    if not res.storage or res.custom or not selector:
         return selector
     for view, core in (("regarding.", "involvedObject."),
                        ("reportingController", "reportingComponent")):
@@ -174,7 +179,8 @@ class RestApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
-        target = parse_target(info.get("group", ""), info["version"], info["tail"])
+        target = parse_target(self.store.registry, info.get("group", ""), info["version"],
+                              info["tail"])
         if target.subresource:
             return await self._subresource(request, target)
         method = request.method
@@ -201,6 +207,14 @@ class RestApi:
 
     # -- rendering --
 
+    def _printer(self, res: Resource) -> tables.Printer | None:
+        version = self.store.registry.version(res) if res.custom else None
+        return tables.custom_printer(version.columns) if version is not None else None
+
+    def _schema(self, res: Resource) -> Mapping[str, Any] | None:
+        version = self.store.registry.version(res) if res.custom else None
+        return version.schema if version is not None else None
+
     def _render(self, request: web.Request, res: Resource, obj: Mapping[str, Any],
                 raw: bytes | None = None, status: int = 200,
                 warnings: Sequence[str] = ()) -> web.Response:
@@ -210,7 +224,8 @@ class RestApi:
             rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
             body: bytes | JSON = tables.table(
                 res.plural, [view], rv, include_object=request.query.get("includeObject",
-                                                                         "Metadata"))
+                                                                         "Metadata"),
+                printer=self._printer(res))
         elif wants == "meta":
             body = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                     "metadata": view.get("metadata") or {}}
@@ -252,7 +267,8 @@ class RestApi:
             objects = [_to_view(res, e.obj) for e in result.items]
             return json_response(tables.table(
                 res.plural, objects, rv, continue_token=result.continue_token,
-                include_object=request.query.get("includeObject", "Metadata")))
+                include_object=request.query.get("includeObject", "Metadata"),
+                printer=self._printer(res)))
         meta: JSON = {"resourceVersion": rv}
         if result.continue_token:
             meta["continue"] = result.continue_token
@@ -285,7 +301,7 @@ class RestApi:
         response.enable_chunked_encoding()
         try:
             watch = self.store.watch_query(
-                resources.stored(res.storage_name), self._query(request, target),
+                self.store.resource(res), self._query(request, target),
                 resource_version=query.get("resourceVersion") or None,
                 send_initial_events=None if initial is None else _flag(initial),
                 bookmarks=bookmarks, bookmark_interval=self.bookmark_interval)
@@ -342,7 +358,8 @@ class RestApi:
         if wants == "table":
             obj = _to_view(res, event.object)
             rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-            raw = dumps(tables.table(res.plural, [obj], rv, headers=headers))
+            raw = dumps(tables.table(res.plural, [obj], rv, headers=headers,
+                                     printer=self._printer(res)))
         elif wants == "meta":
             raw = dumps({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                          "metadata": event.object.get("metadata") or {}})
@@ -356,7 +373,8 @@ class RestApi:
                     api_version: str = "") -> decode.Decoded:
         value = decode.parse_body(await request.read(), request.headers.get("Content-Type", ""))
         return decode.decode_object(value, target.resource, _validation(request), kind=kind,
-                                    api_version=api_version)
+                                    api_version=api_version,
+                                    custom_schema=self._schema(target.resource))
 
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         res = target.resource
@@ -386,13 +404,15 @@ class RestApi:
     async def _patched(self, request: web.Request, target: Target,
                        current: Mapping[str, Any]) -> tuple[JSON, tuple[str, ...]]:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in patch.PATCH_TYPES:
-            raise _unsupported_patch(content_type)
+        res = target.resource
+        if content_type not in patch.PATCH_TYPES or (res.custom
+                                                     and content_type == patch.STRATEGIC):
+            raise _unsupported_patch(content_type, res)
         body = decode.parse_body(await request.read(), "application/yaml"
                                  if content_type == patch.APPLY else "application/json")
-        res = target.resource
         patched = patch.apply_patch(_to_view(res, current), body, content_type)
-        decoded = decode.decode_object(patched, res, _validation(request))
+        decoded = decode.decode_object(patched, res, _validation(request),
+                                       custom_schema=self._schema(res))
         return _from_view(res, decoded.obj), decoded.warnings
 
     async def _patch(self, request: web.Request, target: Target,
@@ -413,7 +433,8 @@ class RestApi:
     async def _apply_create(self, request: web.Request, target: Target) -> web.Response:
         res = target.resource
         value = decode.parse_body(await request.read(), "application/yaml")
-        decoded = decode.decode_object(value, res, _validation(request))
+        decoded = decode.decode_object(value, res, _validation(request),
+                                       custom_schema=self._schema(res))
         obj = _from_view(res, decoded.obj)
         obj.setdefault("metadata", {}).setdefault("name", target.name)
         created = await self.store.create(res.storage_name, obj,
@@ -456,7 +477,7 @@ class RestApi:
             uid=pre.get("uid") if isinstance(pre, dict) else None,
             resource_version=pre.get("resourceVersion") if isinstance(pre, dict) else None,
             dry_run=bool(options.get("dryRun")) or _dry_run(request))
-        if res.plural in RETURNS_DELETED_OBJECT:
+        if res.plural in RETURNS_DELETED_OBJECT and not res.custom:
             return self._render(request, res, deleted)
         meta = deleted.get("metadata") or {}
         details: JSON = {"name": target.name}
@@ -684,9 +705,10 @@ def _dry_run(request: web.Request) -> bool:
     return bool(values)
 
 
-def _unsupported_patch(content_type: str) -> ApiError:
+def _unsupported_patch(content_type: str, res: Resource | None = None) -> ApiError:
     from netpolicy.lab.store import UnsupportedMediaType
 
+    accepted = patch.PATCH_TYPES if res is None or not res.custom else CUSTOM_PATCH_TYPES
     return UnsupportedMediaType(
         f"the body of the request was in an unknown format - accepted media types include: "
-        f"{', '.join(patch.PATCH_TYPES)}" + (f' (got "{content_type}")' if content_type else ""))
+        f"{', '.join(accepted)}" + (f' (got "{content_type}")' if content_type else ""))

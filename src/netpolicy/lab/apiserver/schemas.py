@@ -27,6 +27,7 @@ NET = "io.k8s.api.networking.v1."
 DISC = "io.k8s.api.discovery.v1."
 EVENTS = "io.k8s.api.events.v1."
 AUTOSCALING = "io.k8s.api.autoscaling.v1."
+EXT = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
@@ -747,9 +748,107 @@ def _cluster() -> dict[str, Schema]:
     }
 
 
+def _extensions() -> dict[str, Schema]:
+    """CustomResourceDefinition; a version's schema (JSONSchemaProps) is kept as given."""
+    open_obj: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    names = obj("CustomResourceDefinitionNames indicates the names to serve this "
+                "CustomResourceDefinition", {
+                    "plural": string("plural is the plural name of the resource to serve."),
+                    "singular": string("singular is the singular name of the resource."),
+                    "kind": string("kind is the serialized kind of the resource."),
+                    "listKind": string("listKind is the serialized kind of the list for this "
+                                       "resource."),
+                    "shortNames": strings("shortNames are short names for the resource, "
+                                          "exposed in API discovery documents."),
+                    "categories": strings("categories is a list of grouped resources this "
+                                          "custom resource belongs to (e.g. 'all')."),
+                }, ("plural", "kind"))
+    column = obj("CustomResourceColumnDefinition specifies a column for server side "
+                 "printing.", {
+                     "name": string("name is a human readable name for the column."),
+                     "type": string("type is an OpenAPI type definition for this column."),
+                     "format": string("format is an optional OpenAPI type definition for this "
+                                      "column."),
+                     "description": string("description is a human readable description of "
+                                           "this column."),
+                     "priority": integer("priority is an integer defining the relative "
+                                         "importance of this column compared to others."),
+                     "jsonPath": string("jsonPath is a simple JSON path (i.e. with array "
+                                        "notation) which is evaluated against each custom "
+                                        "resource to produce the value for this column."),
+                 }, ("name", "type", "jsonPath"))
+    version = obj("CustomResourceDefinitionVersion describes a version for CRD.", {
+        "name": string("name is the version name, e.g. \"v1\", \"v2beta1\", etc."),
+        "served": boolean("served is a flag enabling/disabling this version from being served "
+                          "via REST APIs"),
+        "storage": boolean("storage indicates this version should be used when persisting "
+                           "custom resources to storage."),
+        "deprecated": boolean("deprecated indicates this version of the custom resource API "
+                              "is deprecated."),
+        "deprecationWarning": string("deprecationWarning overrides the default warning "
+                                     "returned to API clients."),
+        "schema": obj("CustomResourceValidation is a list of validation methods for "
+                      "CustomResources.", {
+                          "openAPIV3Schema": {**open_obj, "description": "openAPIV3Schema is "
+                                              "the OpenAPI v3 schema to use for validation "
+                                              "and pruning."}}),
+        "subresources": obj("CustomResourceSubresources defines the status and scale "
+                            "subresources for CustomResources.", {
+                                "status": {**open_obj, "description": "status indicates the "
+                                           "custom resource should serve a `/status` "
+                                           "subresource."},
+                                "scale": {**open_obj, "description": "scale indicates the "
+                                          "custom resource should serve a `/scale` "
+                                          "subresource."}}),
+        "additionalPrinterColumns": array(column, "additionalPrinterColumns specifies "
+                                          "additional columns returned in Table output.",
+                                          list_type="atomic"),
+        "selectableFields": array(obj("SelectableField specifies the JSON path of a field "
+                                      "that may be used with field selectors.",
+                                      {"jsonPath": string()}, ("jsonPath",)),
+                                  list_type="atomic"),
+    }, ("name", "served", "storage"))
+    return {
+        EXT + "CustomResourceDefinition": _kind(
+            "CustomResourceDefinition represents a resource that should be exposed on the API "
+            "server. Its name MUST be in the format <.spec.name>.<.spec.group>.",
+            EXT + "CustomResourceDefinitionSpec", EXT + "CustomResourceDefinitionStatus",
+            ("apiextensions.k8s.io", "v1", "CustomResourceDefinition")),
+        EXT + "CustomResourceDefinitionSpec": obj(
+            "CustomResourceDefinitionSpec describes how a user wants their resource to "
+            "appear", {
+                "group": string("group is the API group of the defined custom resource."),
+                "names": names,
+                "scope": string("scope indicates whether the defined custom resource is "
+                                "cluster- or namespace-scoped. Allowed values are `Cluster` "
+                                "and `Namespaced`."),
+                "versions": array(version, "versions is the list of all API versions of the "
+                                  "defined custom resource.", list_type="atomic"),
+                "conversion": {**open_obj, "description": "conversion defines conversion "
+                               "settings for the CRD."},
+                "preserveUnknownFields": boolean("preserveUnknownFields indicates that object "
+                                                 "fields which are not specified in the "
+                                                 "OpenAPI schema should be preserved when "
+                                                 "persisting to storage."),
+            }, ("group", "names", "scope", "versions")),
+        EXT + "CustomResourceDefinitionStatus": obj(
+            "CustomResourceDefinitionStatus indicates the state of the "
+            "CustomResourceDefinition", {
+                "conditions": array({**open_obj}, "conditions indicate state for particular "
+                                    "aspects of a CustomResourceDefinition",
+                                    merge_key="type", strategy="merge", list_type="map",
+                                    map_keys=("type",)),
+                "acceptedNames": {**open_obj, "description": "acceptedNames are the names "
+                                  "that are actually being used to serve discovery."},
+                "storedVersions": strings("storedVersions lists all versions of "
+                                          "CustomResources that were ever persisted."),
+            }, open_=True),
+    }
+
+
 def _build() -> dict[str, Schema]:
     schemas: dict[str, Schema] = {}
-    for part in (_meta, _pod, _workloads, _services, _networking, _cluster):
+    for part in (_meta, _pod, _workloads, _services, _networking, _cluster, _extensions):
         schemas.update(part())
     return schemas
 

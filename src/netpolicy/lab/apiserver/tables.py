@@ -4,15 +4,22 @@ kubectl sends `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` and prints 
 it gets (priority-1 columns only with `-o wide`). The columns and cells follow
 `pkg/printers/internalversion/printers.go` of Kubernetes v1.32: the same names, the same
 wording of `<none>`, the same pod STATUS reasoning and the same ages (`HumanDuration`).
+
+Custom resources are printed with their CRD's `additionalPrinterColumns`
+(`custom_printer`), as the apiextensions table convertor does: Name, then each column's
+JSONPath value typed by the column (a `date` as an age), `None` where the path finds nothing.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from netpolicy.lab.crds import PrinterColumn
 from netpolicy.lab.store import JSON
 
 NAME_DOC = ("Name must be unique within a namespace. Is required when creating resources, "
@@ -37,6 +44,7 @@ class Column:
 
 
 Row = Callable[[Mapping[str, Any], datetime], list[Any]]
+Printer = tuple[list["Column"], Row]
 
 
 def human_duration(seconds: float) -> str:
@@ -409,15 +417,99 @@ TABLES: dict[str, tuple[list[Column], Row]] = {
                    _config_map),
 }
 
-DEFAULT_TABLE: tuple[list[Column], Row] = (
+DEFAULT_TABLE: Printer = (
     [_NAME, Column("Created At", "date", "CreationTimestamp")], _default)
+
+
+# --- custom resources: JSONPath columns ---------------------------------------------------------
+
+_STEP = re.compile(r"""\.([^.\[\]]+)|\[(\d+|\*)\]|\[['"]([^'"]+)['"]\]"""
+                   r"""|\[\?\(@((?:\.[^.=!\s)]+)+)\s*(==|!=)\s*(?:'([^']*)'|"([^"]*)"|([^)\s]+))\s*\)\]""")
+
+
+def json_path(obj: Any, path: str) -> list[Any]:
+    """The values `path` finds in `obj`: `.a.b`, `[0]`, `[*]`, `['key']` and filters
+    `[?(@.type=="Ready")]` (with `==` or `!=`), the JSONPath of printer columns; braces
+    (`{.spec}`) are allowed around it. An unparsable path finds nothing."""
+    text = path.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    current, pos = [obj], 0
+    while pos < len(text):
+        m = _STEP.match(text, pos)
+        if m is None:
+            return []
+        pos = m.end()
+        key, index, quoted, fpath, op = m[1] or m[3], m[2], m[3], m[4], m[5]
+        nxt: list[Any] = []
+        for value in current:
+            if key is not None or quoted is not None:
+                if isinstance(value, Mapping) and key in value:
+                    nxt.append(value[key])
+            elif index == "*":
+                nxt += list(value.values()) if isinstance(value, Mapping) else (
+                    value if isinstance(value, list) else [])
+            elif index is not None:
+                if isinstance(value, list) and int(index) < len(value):
+                    nxt.append(value[int(index)])
+            elif fpath is not None and isinstance(value, list):
+                want = next((g for g in (m[6], m[7], m[8]) if g is not None), "")
+                for item in value:
+                    found = json_path(item, fpath)
+                    same = bool(found) and _text(found[0]) == want
+                    if same == (op == "=="):
+                        nxt.append(item)
+        current = nxt
+    return current
+
+
+def _text(value: Any) -> str:
+    """A value as JSONPath prints it: maps and lists as JSON, the rest as Go prints them."""
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _cell(column: PrinterColumn, value: Any, now: datetime) -> Any:
+    """`cellForJSONValue` (and JSONPath's printing for string columns)."""
+    kind = column.type
+    if kind == "string":
+        return _text(value)
+    if kind == "integer" and isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "date" and isinstance(value, str):
+        return since(value, now) if value else "<unknown>"
+    return None
+
+
+def custom_printer(columns: Sequence[PrinterColumn]) -> Printer:
+    """The table of a custom resource version with these printer columns."""
+    definitions = [_NAME] + [Column(c.name, c.type, c.description, c.priority, c.format)
+                             for c in columns]
+
+    def row(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+        cells: list[Any] = [_m(obj, "metadata", "name")]
+        for column in columns:
+            found = json_path(obj, column.json_path)
+            cells.append(_cell(column, found[0], now) if found else None)
+        return cells
+
+    return definitions, row
 
 
 def table(plural: str, objects: Sequence[Mapping[str, Any]], resource_version: str, *,
           include_object: str = "Metadata", continue_token: str = "",
-          headers: bool = True) -> JSON:
-    """A Table of `objects` (of the resource named `plural`)."""
-    columns, row = TABLES.get(plural, DEFAULT_TABLE)
+          headers: bool = True, printer: Printer | None = None) -> JSON:
+    """A Table of `objects` (of the resource named `plural`, or printed by `printer`)."""
+    columns, row = printer or TABLES.get(plural, DEFAULT_TABLE)
     now = datetime.now(UTC)
     rows = []
     for obj in objects:
