@@ -48,7 +48,8 @@ def test_an_admin_accept_is_not_narrowed_and_the_baseline_denies_where_no_policy
     assert "'monitoring-may-scrape': Accept" in out
     out = explain("tenant-b/web", "tenant-a/frontend", "80")
     assert "NetworkPolicy: tenant-a/frontend is not isolated" in out
-    assert "baseline tier: BaselineAdminNetworkPolicy/default ingress[0] 'no-cross-tenant'" in out
+    assert ("baseline tier: BaselineAdminNetworkPolicy/default ingress[0] "
+            "'tenants-only-by-networkpolicy': Deny") in out
     assert "DENIED by the baseline tier" in out
     # tenant-a/backend is isolated by its NetworkPolicy: the baseline is not asked.
     data = json.loads(explain("tenant-a/frontend", "tenant-a/backend", "8080", "-o", "json"))

@@ -19,8 +19,18 @@ TIERED = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPol
 
 @pytest.fixture
 def small_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """A server that remembers few changes, so an old resourceVersion soon expires."""
+    """A server that remembers few changes, so an old resourceVersion soon expires (with
+    the tiered policies' CRDs, as every lab has them)."""
     server = LabServer(tmp_path_factory.mktemp("informers"), kubelet=False, history=5)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def without_crds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    server = LabServer(tmp_path_factory.mktemp("no-crds"), kubelet=False, crds=lambda: [])
     try:
         yield server
     finally:
@@ -36,9 +46,12 @@ def informers(lab: LabServer, cache: ClusterCache, woken: threading.Event,
     return made
 
 
-def test_every_kind_is_listed_and_watched_and_missing_crds_are_not_served(
-        small_history: LabServer) -> None:
-    lab = small_history
+def test_without_the_crds_the_tiered_kinds_are_not_served_and_picked_up_later(
+        without_crds: LabServer) -> None:
+    from netpolicy.api.tier_schemas import crds
+    from netpolicy.lab.crds import install_crds
+
+    lab = without_crds
     cache, woken = ClusterCache(), threading.Event()
     with make_client(lab, lab.token) as api:
         running = informers(lab, cache, woken, api)
@@ -46,6 +59,38 @@ def test_every_kind_is_listed_and_watched_and_missing_crds_are_not_served(
             assert wait_synced(cache, 10)
             assert cache.unserved == set(TIERED)
             assert cache.resource_version > 0  # the served kinds decide it
+            lab.call(install_crds(lab.store, crds()))  # a CRD installed later is seen
+            lab.kubectl("apply", "-f", "-", input=ANP)
+            wait_until(lambda: ("", "late") in cache.objects["AdminNetworkPolicy"])
+            assert "AdminNetworkPolicy" not in cache.unserved
+        finally:
+            for i in running:
+                i.stop()
+
+
+ANP = """apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: late}
+spec:
+  priority: 1
+  subject: {namespaces: {}}
+  ingress: [{action: Deny, from: [{namespaces: {}}]}]
+"""
+
+
+def test_every_kind_is_listed_and_watched(small_history: LabServer) -> None:
+    lab = small_history
+    cache, woken = ClusterCache(), threading.Event()
+    with make_client(lab, lab.token) as api:
+        running = informers(lab, cache, woken, api)
+        try:
+            assert wait_synced(cache, 10)
+            assert cache.unserved == set()
+            assert cache.resource_version > 0
+            lab.kubectl("apply", "-f", "-", input=ANP)
+            wait_until(lambda: ("", "late") in cache.objects["AdminNetworkPolicy"])
+            lab.kubectl("delete", "adminnetworkpolicy", "late")
+            wait_until(lambda: ("", "late") not in cache.objects["AdminNetworkPolicy"])
             core = client.CoreV1Api(api)
             core.create_namespace({"metadata": {"name": "watched"}})
             core.create_namespaced_pod("watched", {

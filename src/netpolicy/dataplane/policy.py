@@ -1,4 +1,4 @@
-"""NetworkPolicy for one node, as an nftables program (a pure function of the compiled view).
+"""The policies of one node, as an nftables program (a pure function of the compiled view).
 
 The node routes its pods' traffic at L3, so every connection into or out of a local pod
 crosses the node's `forward` hook (a pod reaching the node itself crosses `input`;
@@ -7,28 +7,39 @@ The program, in table `inet netpol`:
 
     chain forward  (hook forward, priority filter)
         ct state established,related accept          # replies need no rule (point 9)
-        ip saddr . ip daddr @hairpin accept           # a pod via its own Service (point 12)
         jump egress                                   # the client's consent (point 7) ...
         jump ingress                                  # ... and the server's
     chain input    (hook input): established accept; jump egress
     chain egress
-        ip saddr vmap @egress_pods                    # isolated local pod -> its group chain
-        ip saddr <node pod CIDR> ip saddr != @known_pods drop   # not programmed yet
+        ip saddr vmap @egress_pods4                   # a judged local pod -> its group chain
+        ip saddr <node pod CIDR> ip saddr != @known_pods4 drop   # not programmed yet
     chain ingress  (the same with daddr)
-    chain eg_<hash>                                   # one per distinct set of allowances
-        tcp dport 80 ip daddr @p4_<peers> counter return          # one port: inline, first
+    chain eg_<hash>                                   # one per distinct list of decisions
+        ip daddr @p4_<peers> tcp dport 53 counter goto eg_r_<hash>   # admin tier (T1), Pass (T3)
+        ip daddr @p4_<peers> counter drop             # an admin Deny; Accept is `return`
+        goto eg_r_<hash>                              # (only where a Pass exists)
+    chain eg_r_<hash>                                 # what follows the admin tier (T2):
+        ip saddr . ip daddr @hairpin4 return          #   NetworkPolicy where it isolates:
+        tcp dport 80 ip daddr @p4_<peers> counter return          # one port: inline
         ip daddr @p4_<peers> meta l4proto . th dport @t_<ports> counter return
         ip daddr . meta l4proto . th dport @n4_<rule> counter return   # named ports
         counter drop
+                                                      #   else the baseline decisions, then
+                                                      #   `return` (allowed by default)
     chain in_<hash>  (the same with saddr, and accept)
 
+A direction gets a group chain when NetworkPolicy isolates it or a tiered policy with
+rules that way selects it (`judged`); without an admin Pass, the admin decisions and
+what follows share one chain. The hairpin rule (a pod reaching itself through a Service,
+point 12) belongs to the NetworkPolicy part: the tiers judge that connection first.
+
 Sizes grow with pods + rules, never with pod pairs: a peer set per rule (pod addresses
-its selectors match, ipBlock ranges minus their excepts), a port set per distinct port
-set, named ports as address . protocol . port elements, one group chain per distinct
-list of allowances, and one verdict-map entry per isolated local pod. Sets are named
-after what they stand for (the rule), chains after their content, so a change to one
-pod or one policy changes a few elements and chains, and `program.transition` applies
-just that.
+its selectors match, ipBlock ranges minus their excepts, admin networks and node
+addresses), a port set per distinct port set, named ports as address . protocol . port
+elements, one group chain per distinct list of decisions, and one verdict-map entry per
+judged local pod. Sets are named after what they stand for (the rule), chains after their
+content, so a change to one pod or one policy changes a few elements and chains, and
+`program.transition` applies just that.
 
 Unknown local addresses fail closed: a pod the program does not know yet (its policies
 not computed) is dropped, so a pod becoming selected is never open before its rules

@@ -17,7 +17,6 @@ versions of a CRD is `None` (only `apiVersion` changes), the only strategy the l
 from __future__ import annotations
 
 import copy
-import importlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -262,15 +261,7 @@ async def install_crds(store: Store, manifests: Sequence[Mapping[str, Any]]) -> 
 
 def default_crds() -> list[JSON]:
     """The CRDs every lab serves: the network-policy-api kinds (AdminNetworkPolicy,
-    BaselineAdminNetworkPolicy, ClusterNetworkPolicy) of `netpolicy.api.tier_schemas`, or
-    none while that module does not exist."""
-    # TODO(merge): tier_schemas — once `netpolicy.api.tier_schemas` is merged, import it
-    # directly (`from netpolicy.api import tier_schemas`) and drop this guard.
-    try:
-        module = importlib.import_module("netpolicy.api.tier_schemas")
-    except ModuleNotFoundError as exc:
-        if exc.name != "netpolicy.api.tier_schemas":
-            raise
-        return []
-    crds: Callable[[], list[JSON]] = module.crds
-    return crds()
+    BaselineAdminNetworkPolicy, ClusterNetworkPolicy) of `netpolicy.api.tier_schemas`."""
+    from netpolicy.api import tier_schemas
+
+    return tier_schemas.crds()

@@ -401,30 +401,35 @@ class RestApi:
                                           subresource=subresource, dry_run=_dry_run(request))
         return self._render(request, res, updated, warnings=decoded.warnings)
 
-    async def _patched(self, request: web.Request, target: Target,
-                       current: Mapping[str, Any]) -> tuple[JSON, tuple[str, ...]]:
-        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    def _patched(self, target: Target, current: Mapping[str, Any], content_type: str,
+                 body: Any, validation: decode.FieldValidation) -> tuple[JSON, tuple[str, ...]]:
         res = target.resource
-        if content_type not in patch.PATCH_TYPES or (res.custom
-                                                     and content_type == patch.STRATEGIC):
-            raise _unsupported_patch(content_type, res)
-        body = decode.parse_body(await request.read(), "application/yaml"
-                                 if content_type == patch.APPLY else "application/json")
         patched = patch.apply_patch(_to_view(res, current), body, content_type)
-        decoded = decode.decode_object(patched, res, _validation(request),
+        decoded = decode.decode_object(patched, res, validation,
                                        custom_schema=self._schema(res))
         return _from_view(res, decoded.obj), decoded.warnings
 
     async def _patch(self, request: web.Request, target: Target,
                      subresource: str = "") -> web.Response:
         res = target.resource
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type not in patch.PATCH_TYPES or (res.custom
+                                                     and content_type == patch.STRATEGIC):
+            raise _unsupported_patch(content_type, res)
+        raw = await request.read()
         try:
             current = self._entry(target)
         except NotFound:
-            if request.headers.get("Content-Type", "").startswith(patch.APPLY):
+            if content_type == patch.APPLY:
                 return await self._apply_create(request, target)
             raise
-        obj, warnings = await self._patched(request, target, current.obj)
+        body = decode.parse_body(raw, "application/yaml" if content_type == patch.APPLY
+                                 else "application/json")
+        # Read, patch and update with no await in between: as the API server's retried
+        # update, a patch that names no resourceVersion never conflicts with a concurrent
+        # writer (a kubelet updating the status).
+        obj, warnings = self._patched(target, current.obj, content_type, body,
+                                      _validation(request))
         updated = await self.store.update(res.storage_name, obj,
                                           namespace=target.namespace or None,
                                           subresource=subresource, dry_run=_dry_run(request))

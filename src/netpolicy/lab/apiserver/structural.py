@@ -75,7 +75,9 @@ def _prune(value: Any, schema: Schema, path: str, unknown: list[str], *,
             sub = props.get(key)
             if sub is None and isinstance(extra, Mapping):
                 sub = extra
-            if (root or embedded) and key in _ROOT_FIELDS and sub is None:
+            if (root or embedded) and key in _ROOT_FIELDS:
+                # As the API server: these are the object's type and ObjectMeta whatever the
+                # schema says (CRDs commonly declare `metadata: {type: object}` and nothing more).
                 out[key] = item
             elif item is None and not (sub or {}).get("nullable") and not (
                     sub is None and (keep or extra is True)):
