@@ -175,6 +175,35 @@ spec:
         "must be a strict subset of `cidr`]")
 
 
+def test_an_unknown_field_in_a_manifest_is_an_error_not_a_wider_policy() -> None:
+    # `frm` for `from`: dropped, the rule would allow every peer.
+    typo = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: typo}
+spec:
+  podSelector: {}
+  ingress:
+  - frm: [{podSelector: {matchLabels: {app: nobody}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: typo}
+spec:
+  priority: 3
+  subject: {namespaces: {}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {}}], prots: [{portNumber: {port: 80, protocol: TCP}}]}
+"""
+    result = runner.invoke(app, ["connectivity", "-f", "-"], input=typo)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        'error: NetworkPolicy.networking.k8s.io "typo" is invalid: '
+        'unknown field "spec.ingress[0].frm"',
+        'error: AdminNetworkPolicy.policy.networking.k8s.io "typo" is invalid: '
+        'unknown field "spec.ingress[0].prots"']
+
+
 def test_validate() -> None:
     assert run("validate", "-f", str(EXAMPLES)).startswith(
         "valid: 7 NetworkPolicies, 3 tiered cluster policies, ")

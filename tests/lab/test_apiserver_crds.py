@@ -407,14 +407,9 @@ def test_installing_again_replaces_the_crd_and_keeps_its_objects(lab: LabServer,
     assert stored(lab, group, "default", "kept")["metadata"]["name"] == "kept"
 
 
-def test_default_crds_is_empty_until_tier_schemas_exists() -> None:
-    try:
-        import netpolicy.api.tier_schemas  # type: ignore[import-not-found]  # noqa: F401
-    except ModuleNotFoundError:
-        assert default_crds() == []
-    else:
-        assert {c["spec"]["names"]["kind"] for c in default_crds()} >= {
-            "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"}
+def test_the_default_crds_are_the_three_tiered_policy_kinds() -> None:
+    assert sorted(c["spec"]["names"]["kind"] for c in default_crds()) == [
+        "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"]
 
 
 # --- the structural schema validator, without a server -------------------------------------------
@@ -448,6 +443,15 @@ def test_pruning_keeps_what_the_schema_declares_or_preserves() -> None:
     assert pruned == {"apiVersion": "x/v1", "kind": "Widget", "metadata": {"name": "a"},
                       "spec": {"size": "small", "extra": {"a": [1]}, "tags": ["x"]}}
     assert unknown == ["spec.bogus", "other"]
+
+
+def test_the_root_metadata_is_object_meta_whatever_the_schema_declares() -> None:
+    # The network-policy-api CRDs declare `metadata: {type: object}` and nothing inside.
+    schema = {"type": "object", "properties": {"metadata": {"type": "object"},
+                                               "spec": {"type": "object"}}}
+    obj = {"apiVersion": "x/v1", "kind": "K",
+           "metadata": {"name": "a", "annotations": {"k": "v"}}, "spec": {}}
+    assert structural.prune(obj, schema) == (obj, [])
 
 
 def test_version_priority_is_kubernetes_order() -> None:

@@ -35,8 +35,11 @@ class Source:
         return read_cluster(self.kubeconfig, self.context)
 
     def inventory(self) -> Inventory:
+        # Manifests are read as `kubectl apply` sends them (fieldValidation=Strict): an
+        # unknown field in a policy is an error, since dropping it could widen the policy
+        # (`frm:` for `from:` would allow every peer). A live cluster has pruned them.
         inv = build_inventory(self.documents(), self.namespace or DEFAULT_NAMESPACE,
-                              strict_ip=bool(self.files))
+                              strict=bool(self.files), strict_ip=bool(self.files))
         note = inv.skipped_note()
         if note:
             print(note, file=sys.stderr)
