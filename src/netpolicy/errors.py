@@ -25,7 +25,7 @@ module than its own.
         ├── NotAcceptable        lab.store              406: no representation the client accepts
         ├── AlreadyExists        lab.store              409: a create of a name that is taken
         ├── Conflict             lab.store              409: a write against a stale resourceVersion
-        ├── Expired              lab.store              410: a watch or list from a compacted version
+        ├── Expired              lab.store              410: a watch from before the history the store keeps
         ├── UnsupportedMediaType lab.store              415: a body or patch type the server does not read
         ├── Invalid              lab.store              422: the object fails validation (its field errors)
         ├── InternalError        lab.store              500: the server failed
