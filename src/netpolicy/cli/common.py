@@ -14,7 +14,10 @@ T = TypeVar("T")
 
 
 def run_guarded(fn: Callable[[], T]) -> T:
-    """Turn netpolicy's errors into a message on stderr and the documented exit code."""
+    """Turn netpolicy's errors into a message on stderr and the documented exit code.
+
+    The causes are dropped on purpose (`from None`): the error is handled here, its message
+    is what the user sees, and `typer.Exit` is an exit code, not an error with a cause."""
     try:
         return fn()
     except InvalidObjectsError as exc:

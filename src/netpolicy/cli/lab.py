@@ -92,7 +92,7 @@ def up(
         config = settings.config()
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(EXIT_INVALID) from None  # as in run_guarded: handled, Exit is a code
     left = leftovers(config)
     if left:
         typer.echo(f"recovering: removing what a previous lab {name!r} left behind: "

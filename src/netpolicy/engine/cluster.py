@@ -103,8 +103,8 @@ class ClusterState:
             return self.endpoints[self.index[ref]]
         try:
             ip = ipaddress.ip_address(ref)
-        except ValueError:
-            raise LookupFailure(self._unknown(ref)) from None
+        except ValueError as exc:
+            raise LookupFailure(self._unknown(ref)) from exc
         return self._by_ip.get(ip, External(ip))
 
     def _unknown(self, ref: str) -> str:

@@ -564,8 +564,8 @@ class Store:
         try:
             return self.registry.stored(name.storage_name if isinstance(name, Resource)
                                         else name)
-        except KeyError:
-            raise NotFound("the server could not find the requested resource", {}) from None
+        except KeyError as exc:
+            raise NotFound("the server could not find the requested resource", {}) from exc
 
     def _table(self, resource: Resource) -> dict[tuple[str, str], StoredObject]:
         return self._objects.setdefault(resource.storage_name, {})
@@ -1055,8 +1055,8 @@ class Store:
         rv_text = str(resource_version) if resource_version is not None else ""
         try:
             rv = int(rv_text) if rv_text else 0
-        except ValueError:
-            raise BadRequest(f'invalid resource version "{rv_text}"') from None
+        except ValueError as exc:
+            raise BadRequest(f'invalid resource version "{rv_text}"') from exc
         watch = Watch(self, res, query, bookmarks=bookmarks,
                       bookmark_interval=bookmark_interval)
         initial = send_initial_events if send_initial_events is not None else rv == 0

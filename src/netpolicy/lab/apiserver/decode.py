@@ -50,13 +50,13 @@ def parse_body(body: bytes, content_type: str) -> Any:
         try:
             return _jsonable(json.loads(body or b"null", parse_constant=_reject_constant))
         except (ValueError, RecursionError) as exc:
-            raise BadRequest(f"couldn't get version/kind; json parse error: {exc}") from None
+            raise BadRequest(f"couldn't get version/kind; json parse error: {exc}") from exc
     if media in ("application/yaml", "text/yaml", "application/x-yaml") or media.endswith(
             "+yaml"):
         try:
             return _jsonable(yaml.load(body.decode("utf-8", "replace"), Loader=_Loader))
         except (yaml.YAMLError, RecursionError, ValueError) as exc:
-            raise BadRequest(f"error converting YAML to JSON: {exc}") from None
+            raise BadRequest(f"error converting YAML to JSON: {exc}") from exc
     if media == protobuf.CONTENT_TYPE:
         return protobuf.decode(body)
     raise UnsupportedMediaType(

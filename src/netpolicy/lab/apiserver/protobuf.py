@@ -126,7 +126,7 @@ def decode(body: bytes) -> JSON:
             raise BadRequest(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
         obj = _message(raw, name, MESSAGES, MAP_ENTRIES)
     except (ValueError, UnicodeDecodeError, struct.error, RecursionError) as exc:
-        raise BadRequest(f"unable to decode protobuf body: {exc}") from None
+        raise BadRequest(f"unable to decode protobuf body: {exc}") from exc
     result: JSON = {"apiVersion": api_version, "kind": kind}
     result.update(obj)
     return result

@@ -58,8 +58,8 @@ def service_target(store: Store, namespace: str, name: str, port: str) -> tuple[
         raise ServiceUnavailable(f'no service port "{port}" found for service "{name}"')
     try:
         ep = store.get_stored("endpoints", namespace, name).obj
-    except NotFound:
-        raise ServiceUnavailable(f'no endpoints available for service "{name}"') from None
+    except NotFound as exc:
+        raise ServiceUnavailable(f'no endpoints available for service "{name}"') from exc
     for subset in ep.get("subsets") or ():
         sub_port = next((p for p in subset.get("ports") or ()
                          if p.get("name", "") == chosen.get("name", "")), None)

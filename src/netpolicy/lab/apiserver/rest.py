@@ -249,8 +249,8 @@ class RestApi:
         try:
             return self.store.get_stored(target.resource.storage_name, target.namespace or None,
                                          target.name)
-        except NotFound:
-            raise NotFound.of(target.resource, target.name) from None
+        except NotFound as exc:
+            raise NotFound.of(target.resource, target.name) from exc
 
     async def _list(self, request: web.Request, target: Target) -> web.Response:
         res = target.resource
@@ -258,8 +258,8 @@ class RestApi:
         limit_text = request.query.get("limit")
         try:
             limit = int(limit_text) if limit_text else None
-        except ValueError:
-            raise BadRequest(f"invalid limit: {limit_text!r}") from None
+        except ValueError as exc:
+            raise BadRequest(f"invalid limit: {limit_text!r}") from exc
         result = self.store.select(res.storage_name, self._query(request, target), limit=limit,
                                    continue_token=request.query.get("continue") or None)
         rv = str(result.resource_version)
@@ -293,8 +293,8 @@ class RestApi:
         query = request.query
         try:
             timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
-        except ValueError:
-            raise BadRequest("invalid timeoutSeconds") from None
+        except ValueError as exc:
+            raise BadRequest("invalid timeoutSeconds") from exc
         bookmarks = _flag(query.get("allowWatchBookmarks")) and "allowWatchBookmarks" in query
         initial = query.get("sendInitialEvents")
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -629,8 +629,8 @@ class RestApi:
         try:
             tail = int(tail_text) if tail_text else None
             limit = int(limit_text) if limit_text else None
-        except ValueError:
-            raise BadRequest("tailLines and limitBytes must be integers") from None
+        except ValueError as exc:
+            raise BadRequest("tailLines and limitBytes must be integers") from exc
         chunks = runtime.logs(target.namespace, target.name, container,
                               follow=_flag(request.query.get("follow"))
                               and "follow" in request.query, tail=tail)
