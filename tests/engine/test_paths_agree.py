@@ -203,7 +203,9 @@ def endpoints(draw: st.DrawFn, namespaces: list[str], i: int) -> dict[str, Any]:
                          {"matchLabels": {"x": "y"}},
                          "template": {"metadata": {"labels": meta["labels"] or {"x": "y"}},
                                       "spec": {"containers": containers}}}}
-    spec: dict[str, Any] = {"containers": containers}
+    # Two nodes: a hostNetwork pod's traffic into the pods of its own node is exempt.
+    spec: dict[str, Any] = {"containers": containers,
+                            "nodeName": draw(st.sampled_from(["w1", "w2"]))}
     if draw(st.integers(0, 9)) == 0:
         spec["hostNetwork"] = True
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from netpolicy.engine import CompiledView, matrix, service_verdicts, verdict
+from netpolicy.engine import ALL, CompiledView, matrix, service_verdicts, verdict
 from tests.builders import cluster, model
 
 POD = """
@@ -297,7 +297,11 @@ def test_egress_from_a_pod_to_its_node_is_not_exempt() -> None:
 # --- point 12: our choices -------------------------------------------------------------------------
 
 def test_host_network_pods_are_not_isolated_and_not_matched_by_selectors() -> None:
-    text = docs(pod("agent", ip="172.18.0.2", labels="{app: server}", host=True), CLIENT,
+    # The agent (hostNetwork, node n2) and an isolated client on n1: the client's policy
+    # allows pods labelled app=server, which the agent is, but selectors match no
+    # hostNetwork pod.
+    text = docs(pod("agent", ip="172.18.0.3", labels="{app: server}", host=True, node="n2"),
+                CLIENT,
                 policy("  podSelector: {}\n  ingress: []\n", "deny-all"),
                 policy("""  podSelector: {matchLabels: {app: client}}
   ingress: [{from: [{podSelector: {matchLabels: {app: server}}}]}]
@@ -305,6 +309,26 @@ def test_host_network_pods_are_not_isolated_and_not_matched_by_selectors() -> No
     v = verdict(cluster(text), "default/client", "default/agent", 80)
     assert v.allowed and v.ingress.reason == "host-network"
     assert not allowed(text, "default/agent", "default/client", 80)
+
+
+def test_a_host_network_pod_is_its_node_by_name_as_by_address() -> None:
+    # Its traffic is the node's: into the pods of its own node it is exempt (point 11),
+    # and ipBlocks match its address, whether it is named or given as the address.
+    agent = pod("agent", ip="172.18.0.2", labels="{app: agent}", host=True, node="n1")
+    remote = pod("remote", ip="10.0.1.5", labels="{app: remote}", node="n2")
+    text = docs(agent, CLIENT, remote, policy("  podSelector: {}\n  ingress: []\n", "deny-all"),
+                policy("""  podSelector: {matchLabels: {app: remote}}
+  ingress: [{from: [{ipBlock: {cidr: 172.18.0.0/16}}]}]
+""", "from-nodes"))
+    state = cluster(text)
+    for source in ("default/agent", "172.18.0.2"):
+        to_client = verdict(state, source, "default/client", 80)
+        assert to_client.allowed and to_client.ingress.reason == "from-own-node", source
+        assert verdict(state, source, "default/remote", 80).allowed, source
+    view = CompiledView(state)
+    assert view.allowed_ports("default/agent", "default/client") == ALL
+    assert view.allowed_ports("default/agent", "default/remote").contains("TCP", 80)
+    assert matrix(view, 80).allowed[state.index["default/agent"], state.index["default/client"]]
 
 
 def test_policies_of_other_namespaces_never_select() -> None:

@@ -275,6 +275,45 @@ def test_nodes_peers_match_the_addresses_of_the_selected_nodes() -> None:
     assert blocks == ["192.168.1.1/32"]
 
 
+HOST_NETWORK_CLUSTER = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: cp, labels: {role: control}}
+status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: x, labels: {app: agent}}
+spec: {nodeName: cp, hostNetwork: true, containers: [{name: c, image: i}]}
+status: {podIP: 192.168.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec: {nodeName: w, containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}
+status: {podIP: 10.0.0.1}
+"""
+
+
+@pytest.mark.parametrize("peer", ["nodes: {matchLabels: {role: control}}",
+                                  "networks: [192.168.1.0/24]"])
+def test_a_host_network_pod_is_matched_as_its_node_by_nodes_and_networks_peers(
+        peer: str) -> None:
+    # Its traffic carries the node's address, so the kernel cannot tell them apart: the
+    # engine judges it as the node's, whether it is named as the pod or as the address.
+    deny = anp("to-control", 1, f"""  subject: {{namespaces: {{}}}}
+  egress: [{{action: Deny, to: [{{{peer}}}]}}]
+""")
+    state = cluster(docs(HOST_NETWORK_CLUSTER, deny))
+    assert not allowed(state, "x/a", "x/agent")
+    assert not verdict(state, "x/a", "192.168.1.1", 80).allowed
+    assert not CompiledView(state).allowed_ports("x/a", "x/agent").contains("TCP", 80)
+
+
 def test_domain_names_match_no_address_and_every_verdict_they_could_change_says_so() -> None:
     egress = cnp("dns", "Admin", 1, """  subject: {namespaces: {matchLabels: {ns: y}}}
   egress:

@@ -42,6 +42,22 @@ class External:
 Party = Endpoint | External
 
 
+def node_of_traffic(party: Party) -> str | None:
+    """The node whose own traffic `party` is, if it is: a node's address, or a hostNetwork
+    pod (it shares its node's network). A connection from a node into one of its own pods
+    is exempt from every policy (point 11); this is the one place that says who counts."""
+    if isinstance(party, External):
+        return party.node
+    return party.node if party.host_network else None
+
+
+def from_own_node(source: Party, destination: Party) -> bool:
+    """Is this connection the destination pod's own node reaching it (point 11)?"""
+    node = node_of_traffic(source)
+    return (node is not None and isinstance(destination, Endpoint)
+            and not destination.host_network and destination.node == node)
+
+
 class ClusterState:
     """Typed cluster objects plus indexes. Immutable once built."""
 
@@ -89,9 +105,11 @@ class ClusterState:
             for ip in node.ips:
                 out[ip] = External(ip, node.name)
         for e in self.endpoints:
-            if not e.host_network:  # a hostNetwork pod's address is its node's
-                for ip in e.ips:
+            for ip in e.ips:
+                if not e.host_network:
                     out[ip] = e
+                else:  # a hostNetwork pod's address is its node's, Node object or not
+                    out.setdefault(ip, External(ip, e.node))
         return out
 
     def party(self, ref: str | Party) -> Party:

@@ -49,7 +49,7 @@ from netpolicy.api.objects import (
     Rule,
 )
 from netpolicy.api.tiers import Action, ClusterPolicy
-from netpolicy.engine.cluster import ClusterState
+from netpolicy.engine.cluster import ClusterState, from_own_node
 from netpolicy.engine.ports import ALL, NONE, PortSet
 
 Mask = npt.NDArray[np.bool_]
@@ -322,8 +322,12 @@ class CompiledView:
             return cached
         if peer.ip_block is not None:
             m = self._ips_in(peer.ip_block)
-        elif peer.node_selector is not None or peer.domain_names:
-            m = np.zeros(self.size, dtype=bool)  # node addresses (ip_blocks) or names: no pod
+        elif peer.node_selector is not None:
+            # The selected nodes' addresses (ip_blocks), which are also the addresses of
+            # the hostNetwork pods on those nodes.
+            m = self._on_nodes(peer.node_selector)
+        elif peer.domain_names:
+            m = np.zeros(self.size, dtype=bool)  # names resolve at run time: no address
         else:
             if peer.namespace_selector is None:
                 in_ns = self._ns_of == self._ns_id(policy_namespace)
@@ -336,14 +340,21 @@ class CompiledView:
         self._peer_cache[key] = m
         return m
 
+    def _on_nodes(self, selector: LabelSelector) -> Mask:
+        """hostNetwork pods on the nodes `selector` selects (their traffic is the node's)."""
+        state = self.state
+        return np.array([e.host_network and e.node is not None
+                         and selector.matches(state.node_labels(e.node))
+                         for e in state.endpoints], dtype=bool)
+
     @cached_property
     def _v4(self) -> tuple[npt.NDArray[np.int64], list[tuple[int, ipaddress.IPv6Address]]]:
-        """IPv4 addresses as integers (-1: none), and the IPv6 ones as a list."""
+        """IPv4 addresses as integers (-1: none), and the IPv6 ones as a list. A
+        hostNetwork pod's addresses are its node's: ipBlocks match them as they match
+        the node's."""
         v4 = np.full(self.size, -1, dtype=np.int64)
         v6: list[tuple[int, ipaddress.IPv6Address]] = []
         for i, e in enumerate(self.state.endpoints):
-            if e.host_network:
-                continue
             for ip in e.ips:
                 if isinstance(ip, ipaddress.IPv4Address):
                     v4[i] = int(ip)
@@ -620,8 +631,9 @@ class CompiledView:
         """Every (protocol, port) on which `source` may open a new connection to
         `destination` (both endpoints): egress of one, intersected with ingress of the other."""
         s, d = self.state.index[source], self.state.index[destination]
-        if s == d and self.state.endpoints[s].is_pod:
-            return ALL  # loopback inside the pod (point 11)
+        src, dst = self.state.endpoints[s], self.state.endpoints[d]
+        if (s == d and src.is_pod) or from_own_node(src, dst):
+            return ALL  # loopback inside the pod; the node reaching its pod (point 11)
         return self._side_ports(self.egress[s], d) & self._side_ports(self.ingress[d], s)
 
     @staticmethod

@@ -12,7 +12,8 @@ memory stays bounded. `connectivity` (every atom) first groups endpoints that no
 verdict can tell apart: two sources with the same egress signature at every atom and
 the same membership in every ingress mask have equal rows (and likewise destinations,
 columns), so the atoms are evaluated only between one representative of each group and
-spread to the N x N table at the end. Pods always reach themselves (loopback, point 11).
+spread to the N x N table at the end. Pods always reach themselves (loopback, point 11),
+and a node's hostNetwork pods always reach the pods on that node (point 11).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netpolicy.api.objects import PROTOCOLS, Protocol
+from netpolicy.engine.cluster import node_of_traffic
 from netpolicy.engine.compiled import (
     Allowance,
     CompiledView,
@@ -193,6 +195,23 @@ def _pods(view: CompiledView) -> npt.NDArray[np.intp]:
     return np.array([i for i, e in enumerate(view.state.endpoints) if e.is_pod], dtype=np.intp)
 
 
+def _node_pairs(view: CompiledView) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(sources, destinations) of the pairs `from_own_node` exempts (point 11): a node's
+    own traffic (its hostNetwork pods) into the pods on it; found per node, not per pair."""
+    on_node: dict[str, list[int]] = {}
+    for i, e in enumerate(view.state.endpoints):
+        if e.node is not None and not e.host_network:
+            on_node.setdefault(e.node, []).append(i)
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, e in enumerate(view.state.endpoints):
+        node = node_of_traffic(e)
+        targets = on_node.get(node, []) if node is not None else []
+        rows.extend([i] * len(targets))
+        cols.extend(targets)
+    return np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
+
+
 def matrix(view: CompiledView, port: int, protocol: Protocol = "TCP") -> Matrix:
     """The truth table for new connections on `protocol`/`port`, every ordered pair."""
     n = view.size
@@ -204,6 +223,7 @@ def matrix(view: CompiledView, port: int, protocol: Protocol = "TCP") -> Matrix:
         allowed[rows] = egress.masks[e_sig[rows]] & ingress.masks[:, rows].T[:, i_sig]
     pods = _pods(view)
     allowed[pods, pods] = True
+    allowed[_node_pairs(view)] = True
     keys = tuple(e.key for e in view.state.endpoints)
     return Matrix(keys, protocol, port, allowed)
 
@@ -277,10 +297,12 @@ def connectivity(view: CompiledView) -> Connectivity:
     by_group = inverse.reshape(len(sources), len(targets)).astype(np.int32)
     cell = by_group[source_group[:, None], target_group[None, :]]
     pods = _pods(view)
-    if len(pods):
+    node_rows, node_cols = _node_pairs(view)
+    if len(pods) or len(node_rows):
         if ALL not in port_sets:
             port_sets.append(ALL)
         cell[pods, pods] = port_sets.index(ALL)
+        cell[node_rows, node_cols] = port_sets.index(ALL)
         # Drop the port sets only self pairs of representatives had.
         used = np.bincount(cell.ravel(), minlength=len(port_sets)) > 0
         if not used.all():

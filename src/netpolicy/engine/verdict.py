@@ -28,7 +28,12 @@ from typing import Literal, TypeVar
 
 from netpolicy.api.objects import Direction, Endpoint, IPAddress, Peer, PolicyPort, Protocol
 from netpolicy.api.tiers import BASELINE_KIND, Action, ClusterPolicy, Tier, TierRule
-from netpolicy.engine.cluster import ClusterState, External, Party
+from netpolicy.engine.cluster import (
+    ClusterState,
+    Party,
+    from_own_node,
+    node_of_traffic,
+)
 
 T = TypeVar("T")
 Reason = Literal[
@@ -146,12 +151,13 @@ def peer_matches(state: ClusterState, peer: Peer, policy_namespace: str, other: 
     if peer.ip_block is not None:
         # An ipBlock matches an address, a pod's as well as an outside one. A pod with
         # several addresses (dual-stack) matches when any of them is inside.
-        return any(peer.ip_block.contains(ip) for ip in addresses(other)
-                   if not (isinstance(other, Endpoint) and other.host_network))
+        # A hostNetwork pod's addresses are its node's: matched as the node's are.
+        return any(peer.ip_block.contains(ip) for ip in addresses(other))
     if peer.node_selector is not None:
-        # A `nodes` peer (tiered policies) matches the addresses of the nodes it selects.
-        return (isinstance(other, External) and other.node is not None
-                and peer.node_selector.matches(state.node_labels(other.node)))
+        # A `nodes` peer (tiered policies) matches the addresses of the nodes it selects:
+        # the node itself and the hostNetwork pods on it.
+        node = node_of_traffic(other)
+        return node is not None and peer.node_selector.matches(state.node_labels(node))
     if peer.domain_names:
         return False  # names resolve at run time: statically they match no address
     if not isinstance(other, Endpoint) or other.host_network:
@@ -243,8 +249,7 @@ def _side(state: ClusterState, direction: Direction, subject: Party, other: Part
         return SideVerdict(direction, key, True, "not-a-pod")
     if subject.host_network:
         return SideVerdict(direction, key, True, "host-network")
-    if (direction == "ingress" and isinstance(other, External) and other.node is not None
-            and other.node == subject.node):
+    if direction == "ingress" and from_own_node(other, subject):
         return SideVerdict(direction, key, True, "from-own-node")
     args = (direction, subject, other, destination, protocol, port, forced)
     admin = _tier(state, "Admin", *args)
