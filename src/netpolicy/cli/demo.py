@@ -22,19 +22,32 @@ def _examples() -> Path:
 def demo_cmd(
     lab: Annotated[str, typer.Option("--lab", help="The lab to use (started if it is not up).")] = "lab",
     part: Annotated[str, typer.Option(
-        "--part", help="exercise, microservices, or all.")] = "all",
+        "--part", help="exercise, microservices, admin, or all.")] = "all",
     pause: Annotated[bool, typer.Option("--pause", help="Wait for Enter after each step.")] = False,
 ) -> None:
     """Run the classic NetworkPolicy exercise in the lab, step by step, with the real kubectl.
 
     A web server, a deny-all policy, an allow-from-testcurl policy, a Service whose
     backends disagree, port-forward and kubectl proxy; then an app isolated per namespace
-    with a public web UI. Exit code 1 if any step does not behave as the exercise says."""
-    from netpolicy.lab.demo import demo_env, exercise, microservices, run
+    with a public web UI; then an administrator's Deny (ClusterNetworkPolicy) beating a
+    NetworkPolicy that allows everything. Exit code 1 if any step does not behave as the
+    exercise says."""
+    from netpolicy.lab.demo import admin, demo_env, exercise, microservices, run
     from netpolicy.lab.state import LabPaths
 
     if os.geteuid() != 0:
         typer.echo("error: the lab needs root", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    examples = _examples()
+    steps = []
+    if part in ("all", "exercise"):
+        steps += exercise(examples)
+    if part in ("all", "microservices"):
+        steps += microservices(examples)
+    if part in ("all", "admin"):
+        steps += admin(examples)
+    if not steps:
+        typer.echo("error: --part is exercise, microservices, admin or all", err=True)
         raise typer.Exit(EXIT_INVALID)
     paths = LabPaths(lab)
     if not paths.ready.exists() or paths.daemon_pid() is None:
@@ -42,15 +55,6 @@ def demo_cmd(
 
         up(nodes=None, reset=False, pod_cidr=None, service_cidr=None, infra_cidr=None,
            timeout=60, enforce=True, existing=None, name=lab, state_dir=None)
-    examples = _examples()
-    steps = []
-    if part in ("all", "exercise"):
-        steps += exercise(examples)
-    if part in ("all", "microservices"):
-        steps += microservices(examples)
-    if not steps:
-        typer.echo("error: --part is exercise, microservices or all", err=True)
-        raise typer.Exit(EXIT_INVALID)
     typer.echo(f"export KUBECONFIG={paths.kubeconfig}")
     def wait() -> None:
         input("  (Enter for the next step) ")

@@ -169,6 +169,60 @@ def microservices(examples: Path) -> list[Step]:
     ]
 
 
+def admin(examples: Path) -> list[Step]:
+    """An administrator's Deny beating a NetworkPolicy that allows everything, in real
+    traffic: the guardrails of examples/admin-tiers over the payments team's allow-all."""
+    tiers = examples / "admin-tiers"
+    namespaces = "payments monitoring tenant-a tenant-b"
+    from_tenant = 'kubectl -n tenant-b exec client -- curl -s -m3 "$LEDGER"'
+    from_monitoring = 'kubectl -n monitoring exec client -- curl -s -m3 "$LEDGER"'
+    return [
+        Step("Start clean.",
+             f"kubectl delete -f {tiers / 'admin-policies.yaml'} --ignore-not-found && "
+             f"kubectl delete namespace {namespaces} --ignore-not-found --wait=true", succeeds),
+        Step("A sensitive namespace with a ledger server, a monitoring namespace and two "
+             "tenants; client pods in monitoring and tenant-b.",
+             "kubectl create namespace payments && kubectl label namespace payments sensitive=true"
+             " && kubectl create namespace monitoring"
+             " && kubectl create namespace tenant-a && kubectl label namespace tenant-a tenant=a"
+             " && kubectl create namespace tenant-b && kubectl label namespace tenant-b tenant=b"
+             " && kubectl -n payments run ledger --image=nginx --labels=app=ledger"
+             " && kubectl -n monitoring run client --image=centos -- sleep infinity"
+             " && kubectl -n tenant-b run client --image=centos -- sleep infinity"
+             " && kubectl -n payments wait --for=condition=Ready pod/ledger --timeout=60s"
+             " && kubectl -n monitoring wait --for=condition=Ready pod/client --timeout=60s"
+             " && kubectl -n tenant-b wait --for=condition=Ready pod/client --timeout=60s",
+             succeeds),
+        Step("The ledger's address.",
+             'kubectl -n payments get pod ledger -o jsonpath="{.status.podIP}"', succeeds,
+             capture="LEDGER"),
+        Step("The payments team opens its namespace to everyone (a NetworkPolicy allowing all "
+             "ingress), and tenant-a protects its backend.",
+             f"kubectl apply -f {tiers / 'networkpolicies.yaml'}", succeeds),
+        Step("So a tenant's pod reaches the ledger.", f"{from_tenant} | grep title",
+             succeeds_with("Welcome to nginx!")),
+        Step("The platform team's guardrails: only monitoring may reach sensitive namespaces "
+             "(a ClusterNetworkPolicy in the Admin tier), DNS passed down to NetworkPolicy, "
+             "a baseline between tenants.",
+             f"kubectl apply -f {tiers / 'admin-policies.yaml'} && kubectl get cnp,anp,banp",
+             succeeds_with("sensitive-namespaces")),
+        Step("The tenant's pod again: the admin Deny beats the NetworkPolicy's allow, curl times "
+             "out after 3 seconds.", from_tenant, times_out(3)),
+        Step("Monitoring still reaches it: the admin tier accepts it before any NetworkPolicy.",
+             f"{from_monitoring} | grep title", succeeds_with("Welcome to nginx!")),
+        Step("The engine says why, reading the cluster: the first admin rule that matches.",
+             "netpol explain --from tenant-b/client --to payments/ledger --port 80",
+             shows_all("DENIED", "sensitive-namespaces", "nobody-else")),
+        Step("Remove the guardrail.", "kubectl delete clusternetworkpolicy sensitive-namespaces",
+             succeeds),
+        Step("The NetworkPolicy's allow-all decides again.", f"{from_tenant} | grep title",
+             succeeds_with("Welcome to nginx!")),
+        Step("Clean up.",
+             f"kubectl delete -f {tiers / 'admin-policies.yaml'} --ignore-not-found && "
+             f"kubectl delete namespace {namespaces}", succeeds),
+    ]
+
+
 def run(steps: list[Step], env: dict[str, str], out: Callable[[str], None],
         pause: Callable[[], None] | None = None, settle: Callable[[], None] | None = None) -> bool:
     """Run the steps in order, showing each; False if any did not do what it says.
