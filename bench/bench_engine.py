@@ -61,6 +61,7 @@ GIB = 1024 * 1024
 MATRIX_SIZE, MATRIX_SECONDS, MATRIX_KIB = (10000, 2000), 10.0, 2 * GIB
 VERSUS_NCA_SIZE, VERSUS_NCA_RATIO = (500, 150), 100.0
 EXPLAIN_SIZE, EXPLAIN_MEDIAN_MS = (1000, 300), 1.0
+TIERED_RATIO = 2.0  # the matrix with the tiered policies: under 2x the time without them
 
 
 @dataclass
@@ -82,8 +83,9 @@ class Results:
     comparisons: dict[str, nca_compare.Comparison] = field(default_factory=dict)
 
 
-def size_label(size: tuple[int, int]) -> str:
-    return f"{size[0]}/{size[1]}"
+def size_label(size: tuple[int, int], tiered: int = 0) -> str:
+    """endpoints/NetworkPolicies, and +N tiered policies where there are some."""
+    return f"{size[0]}/{size[1]}" + (f"+{tiered}" if tiered else "")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -173,13 +175,15 @@ class Bench:
 
     # --- one size ---------------------------------------------------------------------------
 
-    def directory(self, size: tuple[int, int]) -> Path:
-        path = self.work / f"cluster-{size[0]}x{size[1]}"
+    def directory(self, size: tuple[int, int], tiered: int = 0) -> Path:
+        """The generated cluster; with `tiered`, the same one plus Nodes and that many
+        tiered policies (bench/generate_tiers.py)."""
+        path = self.work / (f"cluster-{size[0]}x{size[1]}" + (f"+{tiered}t" if tiered else ""))
         if not path.exists():
             start = time.perf_counter()
-            generate.write(generate.generate(size[0], size[1], self.args.seed), path,
+            generate.write(generate.generate(size[0], size[1], self.args.seed, tiered), path,
                            self.args.format)
-            self.results.raw[f"generate {size_label(size)}"] = time.perf_counter() - start
+            self.results.raw[f"generate {size_label(size, tiered)}"] = time.perf_counter() - start
         return path
 
     def repeats(self, size: tuple[int, int]) -> int:
@@ -188,9 +192,9 @@ class Bench:
         size the median of several runs is kept."""
         return self.args.repeat if size == VERSUS_NCA_SIZE else 1
 
-    def engine(self, size: tuple[int, int], what: str) -> dict[str, Any] | None:
-        label = size_label(size)
-        cmd = [sys.executable, str(MEASURE), what, str(self.directory(size))]
+    def engine(self, size: tuple[int, int], what: str, tiered: int = 0) -> dict[str, Any] | None:
+        label = size_label(size, tiered)
+        cmd = [sys.executable, str(MEASURE), what, str(self.directory(size, tiered))]
         if what == "matrix":
             cmd += ["--port", str(self.args.port)]
         runs = [child(cmd, self.work, f"{what}-{size[0]}") for _ in range(self.repeats(size))]
@@ -204,12 +208,30 @@ class Bench:
         self.results.raw[f"{what} {label}"] = data
         row = Row(label, title, secs(data["seconds"]), secs(data["cpu_seconds"]),
                   mib(run.max_rss_kib), phases(data) + spread(runs))
-        if what == "matrix" and size == MATRIX_SIZE:
+        if what == "matrix" and size == MATRIX_SIZE and not tiered:
             ok = data["seconds"] < MATRIX_SECONDS and run.max_rss_kib < MATRIX_KIB
             row.target = f"< {MATRIX_SECONDS:.0f} s and < 2 GiB"
             row.result = "PASS" if ok else "FAIL"
         self.add(row)
         return data
+
+    def tiered_matrix(self, size: tuple[int, int], without: dict[str, Any] | None) -> None:
+        """The same cluster with the tiered policies: the figure is under 2x the time
+        without them and under 2 GiB, at the matrix size."""
+        tiered = self.args.tiered
+        data = self.engine(size, "matrix", tiered)
+        if data is None or without is None:
+            return
+        ratio = data["seconds"] / without["seconds"]
+        ok = ratio < TIERED_RATIO and data["max_rss_kib"] < MATRIX_KIB
+        figure = size == MATRIX_SIZE
+        self.add(Row(size_label(size, tiered), f"matrix: +{tiered} tiered vs without",
+                     f"{ratio:.2f}x", f"{data['cpu_seconds'] / without['cpu_seconds']:.2f}x",
+                     mib(data["max_rss_kib"]),
+                     f"{data['seconds']:.2f} / {without['seconds']:.2f} s; allowed pairs "
+                     f"{data['allowed_pairs']} / {without['allowed_pairs']}",
+                     f"< {TIERED_RATIO:g}x and < 2 GiB" if figure else "",
+                     ("PASS" if ok else "FAIL") if figure else ""))
 
     def cli(self, size: tuple[int, int]) -> None:
         label = size_label(size)
@@ -229,9 +251,9 @@ class Bench:
                      secs(run.cpu_seconds), mib(run.max_rss_kib),
                      f"end to end, {size_mb:.0f} MB of JSON" + spread(runs)))
 
-    def explain(self, size: tuple[int, int], calls: int) -> None:
-        label = size_label(size)
-        cmd = [sys.executable, str(MEASURE), "explain", str(self.directory(size)),
+    def explain(self, size: tuple[int, int], calls: int, tiered: int = 0) -> None:
+        label = size_label(size, tiered)
+        cmd = [sys.executable, str(MEASURE), "explain", str(self.directory(size, tiered)),
                "--calls", str(calls), "--seed", str(self.args.seed)]
         run, data = child(cmd, self.work, f"explain-{size[0]}")
         title = f"explain: {calls} verdict() calls"
@@ -326,7 +348,9 @@ class Bench:
             self.nca = nca_compare.ensure_nca(args.nca_venv)
             self.results.raw["nca_version"] = nca_compare.nca_version(self.nca)
         for size in sizes:
-            self.engine(size, "matrix")
+            without = self.engine(size, "matrix")
+            if args.tiered:
+                self.tiered_matrix(size, without)
             if size[0] <= args.connectivity_max:
                 self.engine(size, "connectivity")
             if size[0] <= args.cli_max:
@@ -336,6 +360,8 @@ class Bench:
         explain_size = EXPLAIN_SIZE if EXPLAIN_SIZE in sizes else min(
             sizes, key=lambda s: abs(s[0] - EXPLAIN_SIZE[0]))
         self.explain(explain_size, args.explain_calls)
+        if args.tiered:
+            self.explain(explain_size, args.explain_calls, args.tiered)
         if VERSUS_NCA_SIZE in sizes:
             self.versus_nca()
         if MATRIX_SIZE not in sizes:
@@ -429,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connectivity-max", type=int, default=2000, metavar="N",
                         help="run connectivity() for sizes up to N endpoints")
     parser.add_argument("--explain-calls", type=int, default=10_000)
+    parser.add_argument("--tiered", type=int, default=200, metavar="N",
+                        help="also measure the matrix and explain with N tiered policies added "
+                        "(AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy; "
+                        "0 to skip; default 200)")
     parser.add_argument("--repeat", type=int, default=5, metavar="N",
                         help=f"runs of the API and CLI measurements at {size_label(VERSUS_NCA_SIZE)}, "
                         "the size of the figure against nca (the median is kept; default 5)")

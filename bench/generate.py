@@ -46,6 +46,8 @@ from typing import Any
 
 import yaml
 
+import generate_tiers
+
 Obj = dict[str, Any]
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -121,6 +123,9 @@ class Cluster:
     namespaces: list[Obj]
     pods: list[Obj]
     policies: list[Obj]
+    nodes: list[Obj] = field(default_factory=list)
+    cluster_policies: list[Obj] = field(default_factory=list)
+    """With `tiered`: the Nodes and the tiered policies (bench/generate_tiers.py)."""
 
 
 class _Generator:
@@ -417,9 +422,14 @@ class _Generator:
         return Cluster(namespaces, pods, policies)
 
 
-def generate(endpoints: int, policies: int, seed: int = 1) -> Cluster:
-    """The cluster for these arguments (pods + workloads = `endpoints`)."""
-    return _Generator(endpoints, policies, seed).cluster()
+def generate(endpoints: int, policies: int, seed: int = 1, tiered: int = 0) -> Cluster:
+    """The cluster for these arguments (pods + workloads = `endpoints`); with `tiered`, also
+    Nodes and that many tiered policies, the rest of the cluster unchanged."""
+    cluster = _Generator(endpoints, policies, seed).cluster()
+    if tiered:
+        cluster.nodes = generate_tiers.nodes(cluster.pods)
+        cluster.cluster_policies = generate_tiers.tiered_policies(cluster.namespaces, tiered, seed)
+    return cluster
 
 
 def _dump(data: Any) -> str:
@@ -440,6 +450,11 @@ def write(cluster: Cluster, out_dir: Path, fmt: str = "yaml") -> list[Path]:
             "policies.json": json.dumps({"apiVersion": "v1", "kind": "List",
                                          "items": cluster.policies}),
         }
+        if cluster.cluster_policies:
+            files["nodes.json"] = json.dumps({"apiVersion": "v1", "kind": "NodeList",
+                                              "items": cluster.nodes})
+            files["tiered.json"] = json.dumps({"apiVersion": "v1", "kind": "List",
+                                               "items": cluster.cluster_policies})
     else:
         files = {
             "namespaces.yaml": _dump({"apiVersion": "v1", "kind": "NamespaceList",
@@ -447,6 +462,10 @@ def write(cluster: Cluster, out_dir: Path, fmt: str = "yaml") -> list[Path]:
             "pods.yaml": _dump({"apiVersion": "v1", "kind": "PodList", "items": cluster.pods}),
             "policies.yaml": "".join("---\n" + _dump(p) for p in cluster.policies),
         }
+        if cluster.cluster_policies:
+            files["nodes.yaml"] = _dump({"apiVersion": "v1", "kind": "NodeList",
+                                         "items": cluster.nodes})
+            files["tiered.yaml"] = "".join("---\n" + _dump(p) for p in cluster.cluster_policies)
     paths = []
     for name, text in files.items():
         path = out_dir / name
@@ -461,13 +480,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoints", type=int, required=True, help="number of pods")
     parser.add_argument("--policies", type=int, required=True, help="number of NetworkPolicies")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tiered", type=int, default=0, metavar="N",
+                        help="also N tiered policies (AdminNetworkPolicy, BaselineAdminNetworkPolicy, "
+                        "ClusterNetworkPolicy) and the Nodes, in nodes.yaml and tiered.yaml")
     parser.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
-    cluster = generate(args.endpoints, args.policies, args.seed)
+    cluster = generate(args.endpoints, args.policies, args.seed, args.tiered)
     for path in write(cluster, args.out_dir):
         print(path)
     print(f"{len(cluster.namespaces)} namespaces, {len(cluster.pods)} pods, "
-          f"{len(cluster.policies)} NetworkPolicies", file=sys.stderr)
+          f"{len(cluster.policies)} NetworkPolicies, {len(cluster.nodes)} nodes, "
+          f"{len(cluster.cluster_policies)} tiered policies", file=sys.stderr)
     return 0
 
 

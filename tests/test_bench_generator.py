@@ -114,6 +114,67 @@ def test_policies_cover_every_feature_the_benchmark_claims() -> None:
     assert len(numbers) > 1, "one port name, several numbers across pods"
 
 
+def test_tiered_policies_leave_the_rest_of_the_cluster_byte_identical(tmp_path: Path) -> None:
+    generate.write(generate.generate(300, 90, seed=2), tmp_path / "plain")
+    generate.write(generate.generate(300, 90, seed=2, tiered=40), tmp_path / "tiered")
+    plain, tiered = _files(tmp_path / "plain"), _files(tmp_path / "tiered")
+    assert set(tiered) == set(plain) | {"nodes.yaml", "tiered.yaml"}
+    assert all(tiered[name] == content for name, content in plain.items())
+    generate.write(generate.generate(300, 90, seed=2, tiered=40), tmp_path / "again")
+    assert _files(tmp_path / "again") == tiered
+
+
+def test_tiered_policies_validate_and_change_verdicts(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    generate.write(generate.generate(500, 150, seed=1, tiered=60), directory)
+    script = Path(sys.executable).parent / "netpol"
+    cmd = ([sys.executable, str(script)] if script.exists() else
+           [sys.executable, "-c", "from netpolicy.cli import main; main()"])
+    done = subprocess.run([*cmd, "validate", "-f", str(directory)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "60 tiered cluster policies" in done.stdout
+    inv = build_inventory(read_paths([str(directory)]))
+    with_tiers = ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services,
+                              inv.nodes, inv.cluster_policies)
+    without = ClusterState(inv.namespaces, inv.endpoints, inv.policies, inv.services, inv.nodes)
+    sample = inv.endpoints[::12]
+    pairs = [(a.key, b.key) for a in sample for b in sample]
+    changed = sum(verdict(with_tiers, a, b, 8080).allowed != verdict(without, a, b, 8080).allowed
+                  for a, b in pairs)
+    assert changed > 0, "the tiered policies decide nothing the benchmark measures"
+
+
+def test_tiered_policies_cover_both_apis_tiers_actions_peers_and_ports() -> None:
+    cluster = generate.generate(500, 150, seed=1, tiered=100)
+    kinds = {(p["kind"], p["apiVersion"], p["spec"].get("tier")) for p in cluster.cluster_policies}
+    assert kinds == {("AdminNetworkPolicy", "policy.networking.k8s.io/v1alpha1", None),
+                     ("BaselineAdminNetworkPolicy", "policy.networking.k8s.io/v1alpha1", None),
+                     ("ClusterNetworkPolicy", "policy.networking.k8s.io/v1alpha2", "Admin"),
+                     ("ClusterNetworkPolicy", "policy.networking.k8s.io/v1alpha2", "Baseline")}
+    rules = [(p["kind"], r) for p in cluster.cluster_policies
+             for direction in ("ingress", "egress") for r in p["spec"].get(direction, [])]
+    actions = {(kind, r["action"]) for kind, r in rules}
+    assert {("AdminNetworkPolicy", a) for a in ("Allow", "Deny", "Pass")} <= actions
+    assert {("ClusterNetworkPolicy", a) for a in ("Accept", "Deny", "Pass")} <= actions
+    assert {a for kind, a in actions if kind == "BaselineAdminNetworkPolicy"} <= {"Allow", "Deny"}
+    peers = {key for _, r in rules for peer in r.get("from", []) + r.get("to", []) for key in peer}
+    assert peers == {"namespaces", "pods", "nodes", "networks"}
+    subjects = {key for p in cluster.cluster_policies for key in p["spec"]["subject"]}
+    assert subjects == {"namespaces", "pods"}
+    ports = [port for _, r in rules for port in r.get("ports", []) + r.get("protocols", [])]
+    forms = {key for port in ports for key in port} | {
+        key for port in ports for v in port.values() if isinstance(v, dict)
+        for key in v.get("destinationPort", {})}
+    assert {"portNumber", "portRange", "namedPort", "tcp", "udp", "destinationNamedPort",
+            "number", "range"} <= forms
+    assert any("ports" not in r and "protocols" not in r for _, r in rules), "every port"
+    priorities = [p["spec"]["priority"] for p in cluster.cluster_policies if "priority" in p["spec"]]
+    assert len(priorities) > len(set(priorities)), "some policies share a priority"
+    assert {n["metadata"]["name"] for n in cluster.nodes} == {
+        p["spec"]["nodeName"] for p in cluster.pods}
+
+
 # bench/known_differences: the minimal cases where network-config-analyzer disagrees with
 # the API server (bench/README.md). netpolicy must keep the API server's answer.
 KNOWN_DIFFERENCES = [
@@ -153,4 +214,7 @@ def test_quick_benchmark_prints_the_table() -> None:
                    for r in rows), size
         assert any(r.startswith(size) and "connectivity (API)" in r for r in rows), size
     assert any("explain" in r and " ms " in r and ("PASS" in r or "FAIL" in r) for r in rows)
+    assert any(r.startswith("500/150+200") and "matrix: +200 tiered vs without" in r
+               for r in rows)
+    assert any(r.startswith("500/150+200") and "explain" in r for r in rows)
     assert "ru_maxrss" in done.stdout
