@@ -6,16 +6,23 @@ Run as root. Three measurements, each in throwaway network namespaces named
 `npl-<id>-...` (`--id`, random by default), all removed at the end, also on failure or
 Ctrl-C / SIGTERM:
 
+Every part's cluster also holds `--cluster-policies` (`--connect-cluster-policies` in part 3)
+ClusterNetworkPolicies of both tiers (bench/generate_tiers.py; 100 by default).
+
 1. **program** - programming a node from scratch: a generated cluster (bench/generate.py's
    policy mix) whose pods all run on one node, with addresses in that node's pod CIDR;
    `Enforcer.sync` against a real `Nft(netns)` from an empty namespace. Total time, and the
    split (convert raw objects, compile, render, transition, nft apply: each phase re-run alone
    on a fresh snapshot), the program's element and rule counts, and their growth over four
-   sizes (elements / (pods + NetworkPolicy rules)).
+   sizes (elements / (pods + policy rules), tiered rules counted), from 500 pods up: the
+   generator's smaller clusters hold only a few of its 12 teams, so many tiered policies
+   select no pod there and their counted rules render nothing.
 2. **change** - one change, end to end: the real agent (`netpolicy.agent.run.Agent`, in a child
    process, as the lab runs it) against the lab's API server (TLS, a Store preloaded with the
    cluster), then, repeated, (a) a pod gets its IP on the node (create, then the status write
-   with `podIP`, timed from the status write), (b) a policy rule's port changes. Latency from
+   with `podIP`, timed from the status write), (b) a policy rule's port changes, (c) a
+   ClusterNetworkPolicy rule's port changes (an Admin-tier policy that selects pods of the
+   node). Latency from
    the write to the moment `nft -f` of the agent's transaction has returned (the kernel has
    committed it), then confirmed by `nft list set`; with the phases in between (watch event
    in the agent's cache, start of `Enforcer.sync`, start of `nft -f`) and the number of nft
@@ -24,8 +31,9 @@ Ctrl-C / SIGTERM:
    topology: a fabric, a node namespace routing for two pod namespaces) in four modes: no
    nftables table, a table that only tracks connections, the agent's program for the same
    pods with no policy ("none"), and with `--connect-policies` policies over
-   `--connect-pods` pods (the server and the client are the pods with the longest chains,
-   and the two policies that admit the client sort last: the worst case). All programs
+   `--connect-pods` pods (the server and the client are the pods with the longest chains
+   that no tiered rule decides, so each walks every tiered rule of its side first, and the
+   two policies that admit the client sort last: the worst case). All programs
    stay loaded in tables of their own; a mode hooks one (adds its base chains), so the
    modes alternate every few dozen connections (`--rounds`) from one client process, and
    meet the machine in the same state: here the median of 50 connections moves between
@@ -60,6 +68,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import generate
+import generate_tiers
 from benchkit import Verdict, median, percentile, sigterm_as_interrupt, summary, table
 from netpolicy.agent.enforcer import Enforcer, SyncReport
 from netpolicy.agent.snapshot import Converter, Snapshot
@@ -84,6 +93,10 @@ from netpolicy.lab.topology import LabConfig, create_fabric, teardown
 JSON = dict[str, Any]
 T = TypeVar("T")
 NODE = "bench-node"
+TIER_RESOURCES = {  # the stored custom resources (group resources) the lab's CRDs define
+    "AdminNetworkPolicy": "adminnetworkpolicies.policy.networking.k8s.io",
+    "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies.policy.networking.k8s.io",
+    "ClusterNetworkPolicy": "clusternetworkpolicies.policy.networking.k8s.io"}
 TOKEN_BYTES = 16
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -144,15 +157,21 @@ class Objects:
     pods: list[JSON]
     policies: list[JSON]
     nodes: list[JSON]
+    cluster_policies: list[JSON] = field(default_factory=list)
+    """ClusterNetworkPolicies (bench/generate_tiers.py), both tiers."""
 
     def by_kind(self) -> dict[str, list[JSON]]:
-        return {"Namespace": self.namespaces, "Pod": self.pods, "NetworkPolicy": self.policies,
-                "Node": self.nodes}
+        out = {"Namespace": self.namespaces, "Pod": self.pods, "NetworkPolicy": self.policies,
+               "Node": self.nodes}
+        for policy in self.cluster_policies:
+            out.setdefault(policy["kind"], []).append(policy)
+        return out
 
     @property
     def policy_rules(self) -> int:
+        """Rules of every policy, NetworkPolicies and tiered ones."""
         return sum(len(p["spec"].get("ingress") or ()) + len(p["spec"].get("egress") or ())
-                   for p in self.policies)
+                   for p in self.policies + self.cluster_policies)
 
 
 def node_object(name: str, cidr: str, ip: str | None = None) -> JSON:
@@ -165,12 +184,15 @@ def node_object(name: str, cidr: str, ip: str | None = None) -> JSON:
 
 
 def one_node_cluster(pods: int, policies: int, seed: int, node: str, cidr: str,
-                     first_offset: int = 2) -> Objects:
+                     first_offset: int = 2, cluster_policies: int = 0) -> Objects:
     """bench/generate.py's cluster with every pod on `node`, addressed from `cidr` (the
-    `first_offset`-th address on). The generator spreads pods over nodes of 10.64.0.0/10;
-    here they share one node, as the agent of that node sees them. Policies are unchanged
-    (their ipBlocks keep naming the generator's ranges)."""
+    `first_offset`-th address on), and `cluster_policies` ClusterNetworkPolicies of both
+    tiers. The generator spreads pods over nodes of 10.64.0.0/10; here they share one node,
+    as the agent of that node sees them. Policies are unchanged (their ipBlocks and
+    networks keep naming the generator's ranges)."""
     cluster = generate.generate(pods, policies, seed)
+    tiered = generate_tiers.tiered_policies(cluster.namespaces, cluster_policies, seed,
+                                            generate_tiers.CLUSTER_KINDS)
     network = ipaddress.ip_network(cidr)
     if first_offset + len(cluster.pods) >= network.num_addresses:
         raise ValueError(f"{len(cluster.pods)} pods do not fit in {cidr}")
@@ -179,7 +201,8 @@ def one_node_cluster(pods: int, policies: int, seed: int, node: str, cidr: str,
         pod["spec"]["nodeName"] = node
         pod["status"]["podIP"] = ip
         pod["status"]["podIPs"] = [{"ip": ip}]
-    return Objects(cluster.namespaces, cluster.pods, cluster.policies, [node_object(node, cidr)])
+    return Objects(cluster.namespaces, cluster.pods, cluster.policies, [node_object(node, cidr)],
+                   tiered)
 
 
 # --- 1. programming a node from scratch --------------------------------------------------------
@@ -277,11 +300,12 @@ def measure_program(objects: Objects, namespace: str) -> ProgramFigures:
 
 
 def run_program(args: argparse.Namespace, spaces: Namespaces) -> dict[str, Any]:
-    print(f"\n## 1. Programming a node from scratch ({args.pods} pods, {args.policies} policies)\n",
-          flush=True)
+    print(f"\n## 1. Programming a node from scratch ({args.pods} pods, {args.policies} policies, "
+          f"{args.cluster_policies} ClusterNetworkPolicies)\n", flush=True)
     main_runs: list[ProgramFigures] = []
     for run in range(args.program_runs):
-        objects = one_node_cluster(args.pods, args.policies, args.seed, NODE, args.node_cidr)
+        objects = one_node_cluster(args.pods, args.policies, args.seed, NODE, args.node_cidr,
+                                   cluster_policies=args.cluster_policies)
         namespace = spaces.make(f"prog{run}")
         try:
             main_runs.append(measure_program(objects, namespace))
@@ -293,7 +317,8 @@ def run_program(args: argparse.Namespace, spaces: Namespaces) -> dict[str, Any]:
         if (pods, policies) == (args.pods, args.policies):
             growth.append(by_sync[len(by_sync) // 2])  # the median run
             continue
-        objects = one_node_cluster(pods, policies, args.seed, NODE, args.node_cidr)
+        objects = one_node_cluster(pods, policies, args.seed, NODE, args.node_cidr,
+                                   cluster_policies=args.cluster_policies)
         namespace = spaces.make(f"grow{pods}")
         try:
             growth.append(measure_program(objects, namespace))
@@ -375,8 +400,10 @@ class ApiServer:
 
 
 async def preload(store: Any, objects: Objects) -> None:
+    from netpolicy.lab.crds import default_crds, install_crds
     from netpolicy.lab.store import AlreadyExists
 
+    await install_crds(store, default_crds())  # the network-policy-api kinds, as at lab start
     for ns in objects.namespaces:
         with contextlib.suppress(AlreadyExists):
             await store.create("namespaces", ns)
@@ -386,6 +413,8 @@ async def preload(store: Any, objects: Objects) -> None:
         await create_pod(store, pod)
     for policy in objects.policies:
         await store.create("networkpolicies", policy)
+    for policy in objects.cluster_policies:
+        await store.create(TIER_RESOURCES[policy["kind"]], policy)
 
 
 async def create_pod(store: Any, pod: JSON, with_status: bool = True) -> int:
@@ -478,6 +507,8 @@ class ChangeFigures:
     pod_created_sync: list[float] = field(default_factory=list)
     """Enforcer.sync of the pod's creation (no IP yet: nothing to change in nft)."""
     policy_changed: list[ChangeSample] = field(default_factory=list)
+    admin_changed: list[ChangeSample] = field(default_factory=list)
+    """A ClusterNetworkPolicy's rule port changed."""
     offline_pod_ops: int = 0
     offline_pod_summary: dict[str, int] = field(default_factory=dict)
     counters: list[float] = field(default_factory=list)
@@ -503,6 +534,27 @@ def _pick_policy(objects: Objects) -> tuple[JSON, int]:
     raise RuntimeError("no policy with a numeric TCP port in the generated cluster")
 
 
+def _pick_cluster_policy(objects: Objects) -> tuple[JSON, str, int, int] | None:
+    """A ClusterNetworkPolicy of the Admin tier with a rule whose protocols hold a TCP port
+    number, and the policy selects a pod (so the node renders it): (policy, direction, rule
+    index, protocol index)."""
+    snapshot = Converter().snapshot(objects.by_kind())
+    view = CompiledView(snapshot.state)
+    for policy in objects.cluster_policies:
+        if policy["spec"].get("tier") != "Admin":
+            continue
+        for direction in ("ingress", "egress"):
+            sides = view.ingress if direction == "ingress" else view.egress
+            if not any(f"ClusterNetworkPolicy/{policy['metadata']['name']}" in side.tiered_by
+                       for side in sides):
+                continue
+            for r, rule in enumerate(policy["spec"].get(direction) or []):
+                for q, proto in enumerate(rule.get("protocols") or []):
+                    if "number" in ((proto.get("tcp") or {}).get("destinationPort") or {}):
+                        return policy, direction, r, q
+    return None
+
+
 def offline_pod_transaction(objects: Objects, pod: JSON) -> Transaction:
     """The transaction for one pod added, computed without the agent (transition of two
     programs), to count what it touches."""
@@ -520,8 +572,10 @@ def offline_pod_transaction(objects: Objects, pod: JSON) -> Transaction:
 
 def run_change(args: argparse.Namespace, spaces: Namespaces, directory: Path) -> ChangeFigures:
     print(f"\n## 2. One change, end to end from the API write ({args.pods} pods, "
-          f"{args.policies} policies, {args.repeat} repetitions)\n", flush=True)
-    objects = one_node_cluster(args.pods, args.policies, args.seed, NODE, args.node_cidr)
+          f"{args.policies} policies, {args.cluster_policies} ClusterNetworkPolicies, "
+          f"{args.repeat} repetitions)\n", flush=True)
+    objects = one_node_cluster(args.pods, args.policies, args.seed, NODE, args.node_cidr,
+                               cluster_policies=args.cluster_policies)
     network = ipaddress.ip_network(args.node_cidr)
     namespace = spaces.make("agent")
     server = ApiServer(directory)
@@ -619,6 +673,39 @@ def run_change(args: argparse.Namespace, spaces: Namespaces, directory: Path) ->
             figures.policy_changed.append(result)
             settle(sync["t1"])
 
+        # (c) one admin policy changed: a ClusterNetworkPolicy rule's TCP port.
+        picked = _pick_cluster_policy(objects)
+        if picked is None and objects.cluster_policies:
+            raise RuntimeError("no Admin-tier ClusterNetworkPolicy with a TCP port selects a pod")
+        for i in range(args.repeat if picked else 0):
+            assert picked is not None
+            port = 21000 + i
+
+            async def change_admin(port: int = port,
+                                   picked: tuple[JSON, str, int, int] = picked) -> tuple[float, int]:
+                cnp, direction, r, q = picked
+
+                def edit(obj: JSON) -> None:
+                    obj["spec"][direction][r]["protocols"][q]["tcp"]["destinationPort"] = {
+                        "number": port}
+
+                written = time.perf_counter()
+                done = await server.store.modify(TIER_RESOURCES["ClusterNetworkPolicy"], None,
+                                                 cnp["metadata"]["name"], edit)
+                return written, int(done["metadata"]["resourceVersion"])
+
+            written, rv = server.call(change_admin())
+            result, sync = sample(written, rv, f"admin policy change {i}")
+            listed = "".join(nft_text(namespace, "list", "set", "inet", TABLE, name)
+                             for name in sync["added_sets"] if name.startswith("t_"))
+            listed += "".join(nft_text(namespace, "list", "chain", "inet", TABLE, name)
+                              for name in sync["added_chains"])
+            if f"tcp . {port}" not in listed and f"tcp dport {port} " not in listed:
+                raise RuntimeError(f"port {port} is in neither the new chains "
+                                   f"{sync['added_chains']} nor the new port sets {sync['added_sets']}")
+            figures.admin_changed.append(result)
+            settle(sync["t1"])
+
         figures.counters = [e["t1"] - e["t0"] for e in events.find_all("counters")]
         pod = copy.deepcopy(template)
         pod["metadata"]["name"] = "bench-offline"
@@ -654,7 +741,8 @@ def print_change(f: ChangeFigures) -> None:
                "→nft start", "nft -f ms", "Enforcer.sync ms", "→status file", "nft ops"]
     rows = []
     for name, samples in (("(a) pod gets its IP", f.pod_added), ("(b) policy port changed",
-                                                                  f.policy_changed)):
+                                                                  f.policy_changed),
+                          ("(c) admin policy port changed", f.admin_changed)):
         if not samples:
             continue
 
@@ -675,6 +763,9 @@ def print_change(f: ChangeFigures) -> None:
         print(f"one pod added, the agent's transaction: {f.pod_added[0].summary}")
     if f.policy_changed:
         print(f"one policy port changed, the agent's transaction: {f.policy_changed[0].summary}")
+    if f.admin_changed:
+        print(f"one ClusterNetworkPolicy port changed, the agent's transaction: "
+              f"{f.admin_changed[0].summary}")
     print(f"one pod added, transition(old, new) computed offline: {f.offline_pod_ops} operations "
           f"{f.offline_pod_summary}")
     if f.counters:
@@ -895,6 +986,11 @@ class ConnectFigures:
     rules: int = 0
     server_chain: int = 0
     client_chain: int = 0
+    cluster_policies: int = 0
+    server_admin: int = 0
+    client_admin: int = 0
+    """Admin and baseline decisions (tiered rules) the server's ingress and the client's
+    egress walk, none of which decides the connection."""
     denied_probe: str = ""
     allow_packets: int = 0
     server_pod: str = ""
@@ -918,19 +1014,41 @@ def _connect_state(objects: Objects, server: tuple[str, str], client: tuple[str,
                    port: int) -> tuple[Objects, JSON, JSON]:
     """Two generated pods become the real server and client (their addresses, a label), and
     two policies admit the client to the server on `port` and `port`+1 (the stream). The
-    server is the pod isolated for ingress with the most allowances, the client the pod
-    isolated for egress with the most: the longest chains of the program. The policies are
-    named to sort last, so their rules come last in those chains: the worst case, where a
-    new connection walks past every other rule before one allows it."""
+    server is a pod isolated for ingress with the most rules to walk (admin decisions and
+    allowances), the client one isolated for egress with the most: the longest chains of
+    the program, among the pairs that no admin rule decides (each side walks every admin
+    rule, none matching or a Pass, then NetworkPolicy decides). The policies are named to
+    sort last, so their rules come last in those chains: the worst case, where a new
+    connection walks past every other rule, admin ones first, before one allows it."""
     snapshot = Converter().snapshot(objects.by_kind())
     view = CompiledView(snapshot.state)
     endpoints = snapshot.state.endpoints
+
+    def length(side: Any) -> tuple[bool, int]:
+        return side.isolated, len(side.admin) + len(side.allowances) + len(side.baseline)
+
+    servers = sorted(range(len(endpoints)), key=lambda i: length(view.ingress[i]), reverse=True)
+    clients = sorted(range(len(endpoints)), key=lambda i: length(view.egress[i]), reverse=True)
+    for s_i in servers:
+        for c_i in clients[:50]:
+            if s_i == c_i:
+                continue
+            before = verdict(snapshot.state, endpoints[c_i].key, endpoints[s_i].key, port)
+            if not (before.egress.decided_by == before.ingress.decided_by == "networkpolicy"):
+                continue  # an admin rule decides the pair: it would not walk the whole chain
+            candidate = copy.deepcopy(objects)
+            out = _admit(candidate, endpoints[s_i].key, endpoints[c_i].key, server, client, port)
+            state = Converter().snapshot(candidate.by_kind()).state
+            if (verdict(state, client[0], server[0], port).allowed
+                    and not verdict(state, client[0], server[0], port + 2).allowed):
+                return out  # a port the policies do not admit checks the enforcement
+    raise RuntimeError("no pair of long-chained pods that the admin tier lets through")
+
+
+def _admit(objects: Objects, server_key: str, client_key: str, server: tuple[str, str],
+           client: tuple[str, str], port: int) -> tuple[Objects, JSON, JSON]:
     by_key = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in objects.pods}
-    ingress = max(range(len(endpoints)), key=lambda i: (view.ingress[i].isolated,
-                                                         len(view.ingress[i].allowances)))
-    egress = max((i for i in range(len(endpoints)) if i != ingress),
-                 key=lambda i: (view.egress[i].isolated, len(view.egress[i].allowances)))
-    server_pod, client_pod = by_key[endpoints[ingress].key], by_key[endpoints[egress].key]
+    server_pod, client_pod = by_key[server_key], by_key[client_key]
     for pod, (ip, role) in ((server_pod, server), (client_pod, client)):
         pod["status"]["podIP"] = ip
         pod["status"]["podIPs"] = [{"ip": ip}]
@@ -983,7 +1101,8 @@ def free_ranges(wanted: tuple[str, str, str]) -> tuple[str, str, str]:
 
 def run_connect(args: argparse.Namespace, ident: str) -> ConnectFigures:
     print(f"\n## 3. Connection set-up latency and stream throughput, {args.connect_policies} policies "
-          f"vs none ({args.connections} connections, {args.rounds} alternating rounds)\n", flush=True)
+          f"+ {args.connect_cluster_policies} ClusterNetworkPolicies vs none ({args.connections} "
+          f"connections, {args.rounds} alternating rounds)\n", flush=True)
     pod_cidr, service_cidr, infra_cidr = free_ranges((args.pod_cidr, args.service_cidr,
                                                       args.infra_cidr))
     config = LabConfig(name=ident, pod_cidr=pod_cidr, node_prefix_len=20,
@@ -998,17 +1117,25 @@ def run_connect(args: argparse.Namespace, ident: str) -> ConnectFigures:
         server = topology.add_pod("n1", "server", namespace="bench", hostname="server")
         client = topology.add_pod("n1", "client", namespace="bench", hostname="client")
         objects = one_node_cluster(args.connect_pods, args.connect_policies - 2, args.seed, "n1",
-                                   node.pod_cidr, first_offset=16)
+                                   node.pod_cidr, first_offset=16,
+                                   cluster_policies=args.connect_cluster_policies)
         objects.nodes = [node_object("n1", node.pod_cidr, node.ip)]
         objects, server_pod, client_pod = _connect_state(objects, (server.ip, "server"),
                                                          (client.ip, "client"), port)
         figures.pods, figures.policies = len(objects.pods), len(objects.policies)
+        figures.cluster_policies = len(objects.cluster_policies)
         figures.server_pod = "{namespace}/{name}".format(**server_pod["metadata"])
         figures.client_pod = "{namespace}/{name}".format(**client_pod["metadata"])
         snapshot = Converter().snapshot(objects.by_kind())
         if snapshot.errors:
             raise RuntimeError(f"the cluster does not validate: {snapshot.errors[:3]}")
         state = snapshot.state
+        sides = CompiledView(state)
+        index = {e.key: i for i, e in enumerate(state.endpoints)}
+        s_view = sides.ingress[index[figures.server_pod]]
+        c_view = sides.egress[index[figures.client_pod]]
+        figures.server_admin = len(s_view.admin) + len(s_view.baseline)
+        figures.client_admin = len(c_view.admin) + len(c_view.baseline)
         if not verdict(state, client.ip, server.ip, port).allowed:
             raise RuntimeError("the engine does not admit the client: the benchmark is wrong")
         denied = next((p for p in (port + 2, 47, 1) if not verdict(state, client.ip, server.ip, p).allowed),
@@ -1134,10 +1261,11 @@ def run_connect(args: argparse.Namespace, ident: str) -> ConnectFigures:
 
 
 def print_connect(f: ConnectFigures) -> None:
-    print(f"state: {f.pods} pods on the node, {f.policies} policies (2 of them admit the client); "
-          f"program: {f.elements} elements, {f.rules} rules; the client ({f.client_pod}) has an "
-          f"egress chain of {f.client_chain} rules, the server ({f.server_pod}) an ingress chain "
-          f"of {f.server_chain}")
+    print(f"state: {f.pods} pods on the node, {f.policies} NetworkPolicies (2 of them admit the "
+          f"client), {f.cluster_policies} ClusterNetworkPolicies; program: {f.elements} elements, "
+          f"{f.rules} rules; the client ({f.client_pod}) has an egress chain of {f.client_chain} "
+          f"rules after {f.client_admin} tiered rules, the server ({f.server_pod}) an ingress "
+          f"chain of {f.server_chain} after {f.server_admin}")
     print(f"enforcement check with the program, a port no policy admits: {f.denied_probe or 'n/a'}; "
           f"packets counted by the bench-allow rules: {f.allow_packets}\n")
     rows = []
@@ -1179,15 +1307,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated parts to run (program, change, connect)")
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--policies", type=int, default=500)
+    parser.add_argument("--cluster-policies", type=int, default=100,
+                        help="ClusterNetworkPolicies (both tiers) next to the NetworkPolicies "
+                        "in parts 1 and 2, the same number at every growth size (default 100)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--program-runs", type=int, default=3,
                         help="repetitions of programming from scratch at the main size")
     parser.add_argument("--growth", type=_size, nargs="*",
-                        default=[(250, 125), (500, 250), (1000, 500), (2000, 1000)],
+                        default=[(500, 250), (1000, 500), (2000, 1000), (4000, 2000)],
                         help="sizes PODSxPOLICIES for the growth table")
     parser.add_argument("--repeat", type=int, default=20, help="repetitions of each change")
     parser.add_argument("--connect-pods", type=int, default=1000)
     parser.add_argument("--connect-policies", type=int, default=1000)
+    parser.add_argument("--connect-cluster-policies", type=int, default=100,
+                        help="ClusterNetworkPolicies (both tiers) in part 3's program")
     parser.add_argument("--connections", type=int, default=20000,
                         help="timed connections per mode (split over the rounds)")
     parser.add_argument("--rounds", type=int, default=400,
@@ -1212,9 +1345,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.pods, args.policies, args.program_runs = 200, 100, 1
+        args.cluster_policies = min(args.cluster_policies, 20)
         args.growth = [(100, 50), (200, 100)]
         args.repeat = 3
         args.connect_pods, args.connect_policies = 200, 100
+        args.connect_cluster_policies = min(args.connect_cluster_policies, 20)
         args.connections, args.rounds, args.warmup = 300, 3, 20
         args.stream_seconds, args.stream_rounds = 0.3, 1
     args.id = args.id or "ba" + secrets.token_hex(3)
@@ -1236,7 +1371,8 @@ def verdicts(program: dict[str, Any] | None, change: ChangeFigures | None,
                            "≤ 1.5x (linear)", spread <= 1.5))
     if change is not None:
         for name, samples in (("(a) pod gets its IP: write → in kernel", change.pod_added),
-                              ("(b) policy changed: write → in kernel", change.policy_changed)):
+                              ("(b) policy changed: write → in kernel", change.policy_changed),
+                              ("(c) admin policy changed: write → in kernel", change.admin_changed)):
             values = [s.latency for s in samples]
             out.append(Verdict(name + " (median / p95)",
                                f"{ms(median(values))} / {ms(percentile(values, 95))} ms", "< 100 ms",
@@ -1249,11 +1385,11 @@ def verdicts(program: dict[str, Any] | None, change: ChangeFigures | None,
                                "elements only", rewrites == 0))
     if connect is not None:
         policies_vs_none = connect.paired()
-        out.append(Verdict("connect latency, 1000 policies vs none (median, paired by round)",
+        out.append(Verdict("connect latency, the policies vs none (median, paired by round)",
                            f"{policies_vs_none:+.1f} %", "within 10 %", policies_vs_none <= 10))
-        out.append(Verdict("connect latency, 1000 policies vs none (median of all)",
+        out.append(Verdict("connect latency, the policies vs none (median of all)",
                            f"{connect.diff(50, 'program', 'empty'):+.1f} %", "(info)", None))
-        out.append(Verdict("connect latency, 1000 policies vs none (p99)",
+        out.append(Verdict("connect latency, the policies vs none (p99)",
                            f"{connect.diff(99, 'program', 'empty'):+.1f} %", "(info)", None))
         out.append(Verdict("connect latency, the agent vs no nftables table (median)",
                            f"{connect.diff(50):+.1f} %", "(info: conntrack's cost)", None))

@@ -38,7 +38,8 @@ def test_quick_agent_benchmark_prints_its_table_and_cleans_up() -> None:
     summary = out.split("## Summary", 1)[1]
     assert "| measurement" in summary
     for row in ("program a node from scratch", "(a) pod gets its IP", "(b) policy changed",
-                "connect latency, 1000 policies vs none (median, paired by round)"):
+                "(c) admin policy changed",
+                "connect latency, the policies vs none (median, paired by round)"):
         assert row in summary, summary
     assert summary.count("PASS") + summary.count("FAIL") >= 6, summary
     assert f"namespaces left with prefix npl-{ident}-: none" in out
