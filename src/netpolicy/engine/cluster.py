@@ -95,6 +95,7 @@ class ClusterState:
         for p in self.policies:
             self._policies_in[p.namespace].append(p)
         self._selecting: dict[int, tuple[NetworkPolicy, ...]] = {}
+        self._subjects: dict[tuple[int, Tier], tuple[ClusterPolicy, ...]] = {}
 
     # --- lookups ----------------------------------------------------------------------
 
@@ -178,9 +179,14 @@ class ClusterState:
         hostNetwork pods are never subjects (the API's words)."""
         if endpoint.host_network:
             return ()
+        i = self.index.get(endpoint.key)
+        if i is not None and (i, tier) in self._subjects:
+            return self._subjects[i, tier]
         ns = self.namespace_labels(endpoint.namespace)
-        return tuple(p for p in self.tier_policies(tier)
-                     if p.subject.selects(ns, endpoint.labels))
+        found = tuple(p for p in self.tier_policies(tier) if p.subject.selects(ns, endpoint.labels))
+        if i is not None:
+            self._subjects[i, tier] = found
+        return found
 
     def isolating(self, endpoint: Endpoint, direction: Direction) -> tuple[NetworkPolicy, ...]:
         """The policies that isolate `endpoint` in `direction` (point 3)."""
