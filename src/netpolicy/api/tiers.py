@@ -69,7 +69,10 @@ priority, and we evaluate it after every Baseline ClusterNetworkPolicy (prioriti
 the API that replaces it, whose priorities state an order it cannot. Our choice: the API
 leaves the two APIs' relative order open (implementations run one or the other)."""
 
-_KIND_ORDER = {ADMIN_KIND: 0, CLUSTER_KIND: 1, BASELINE_KIND: 2}
+TIE_ORDER: tuple[str, ...] = (ADMIN_KIND, CLUSTER_KIND)
+"""The kinds that can share a tier and priority, in the order netpolicy evaluates them at
+equal priority (then by name): the API leaves it to implementations (design point T4)."""
+_KIND_ORDER = {kind: i for i, kind in enumerate((*TIE_ORDER, BASELINE_KIND))}
 
 
 @dataclass(frozen=True, slots=True)

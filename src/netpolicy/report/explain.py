@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netpolicy.api.objects import NetworkPolicy, Rule
+from netpolicy.api.tiers import TIE_ORDER
 from netpolicy.engine import (
     BackendVerdict,
     ClusterState,
@@ -24,8 +25,8 @@ _REASONS = {
     "not-isolated": "is not isolated: no NetworkPolicy selecting it lists {direction}",
 }
 _EXEMPT = frozenset({"not-a-pod", "host-network", "loopback", "from-own-node"})
-_TIE_ORDER = ("at equal priority netpolicy orders AdminNetworkPolicy before "
-              "ClusterNetworkPolicy, then by name (the API leaves this order open)")
+_TIE_ORDER = (f"at equal priority netpolicy orders {' before '.join(TIE_ORDER)}, then by "
+              "name (the API leaves this order open)")
 
 
 def _match_json(m: TierMatch | None) -> dict[str, Any] | None:
