@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from netpolicy.agent.snapshot import Converter
 
 
@@ -112,6 +114,34 @@ def test_an_unreadable_tiered_policy_denies_everything_for_its_subject() -> None
     assert all(not r.match.peers for r in (*p.ingress, *p.egress))  # every peer
     [error] = snap.errors
     assert "guard" in error and "enforced as deny-all for its subject" in error
+
+
+def test_an_unreadable_baseline_cluster_policy_denies_at_its_baseline_priority() -> None:
+    cnp = {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+           "metadata": {"name": "tenants", "resourceVersion": "1"},
+           "spec": {"tier": "Baseline", "priority": 7, "subject": {"namespaces": {}},
+                    "ingress": [{"action": "Bogus", "from": [{"namespaces": {}}]}]}}
+    snap = Converter().snapshot({**objects([pod("a")], []), "ClusterNetworkPolicy": [cnp]})
+    assert snap.state.admin_policies == ()
+    [p] = snap.state.baseline_policies
+    assert (p.kind, p.tier, p.priority) == ("ClusterNetworkPolicy", "Baseline", 7)
+    assert [r.action for r in (*p.ingress, *p.egress)] == ["Deny", "Deny"]
+    [error] = snap.errors
+    assert "tenants" in error and "enforced as deny-all for its subject" in error
+
+
+def test_a_valid_tiered_policy_this_version_cannot_build_fails_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def cannot_build(obj: Any) -> Any:
+        raise ValueError("a field this version does not know")
+
+    monkeypatch.setattr("netpolicy.agent.snapshot.cluster_policy_from_dict", cannot_build)
+    snap = Converter().snapshot(tiered_objects(ANP))
+    [p] = snap.state.admin_policies
+    assert p.priority == 5 and [r.action for r in (*p.ingress, *p.egress)] == ["Deny", "Deny"]
+    [error] = snap.errors
+    assert "'guard' cannot be read" in error and "a field this version does not know" in error
+    assert "enforced as deny-all for its subject" in error
 
 
 def test_a_tiered_policy_with_an_unreadable_subject_is_not_guessed() -> None:
