@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from netpolicy.api.objects import policy_directions
 from netpolicy.lab.store import JSON
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -146,9 +147,9 @@ def namespace(obj: JSON) -> None:
 def network_policy(obj: JSON) -> None:
     spec = _dict(obj, "spec")
     spec.setdefault("podSelector", {})
-    # DESIGN.md point 2: no policyTypes means Ingress, plus Egress if there are egress rules.
-    if not spec.get("policyTypes"):
-        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+    if not spec.get("policyTypes"):  # defaulted as the API server does (point 2)
+        ingress, egress = policy_directions(spec)
+        spec["policyTypes"] = [t for t, on in (("Ingress", ingress), ("Egress", egress)) if on]
     for direction in ("ingress", "egress"):
         for rule in _dicts(spec.get(direction)):
             for port in _dicts(rule.get("ports")):
