@@ -570,6 +570,18 @@ def offline_pod_transaction(objects: Objects, pod: JSON) -> Transaction:
     return transition(program(before), program(after))
 
 
+def check_port_in_kernel(namespace: str, sync: JSON, port: int) -> None:
+    """The port a change wrote is in the kernel: inline in one of the chains the agent's
+    transaction added, or in one of the port sets it added."""
+    listed = "".join(nft_text(namespace, "list", "set", "inet", TABLE, name)
+                     for name in sync["added_sets"] if name.startswith("t_"))
+    listed += "".join(nft_text(namespace, "list", "chain", "inet", TABLE, name)
+                      for name in sync["added_chains"])
+    if f"tcp . {port}" not in listed and f"tcp dport {port} " not in listed:
+        raise RuntimeError(f"port {port} is in neither the new chains "
+                           f"{sync['added_chains']} nor the new port sets {sync['added_sets']}")
+
+
 def run_change(args: argparse.Namespace, spaces: Namespaces, directory: Path) -> ChangeFigures:
     print(f"\n## 2. One change, end to end from the API write ({args.pods} pods, "
           f"{args.policies} policies, {args.cluster_policies} ClusterNetworkPolicies, "
@@ -662,14 +674,7 @@ def run_change(args: argparse.Namespace, spaces: Namespaces, directory: Path) ->
 
             written, rv = server.call(change_port())
             result, sync = sample(written, rv, f"policy change {i}")
-            # The new port is in the kernel: inline in a new chain, or in a new port set.
-            listed = "".join(nft_text(namespace, "list", "set", "inet", TABLE, name)
-                             for name in sync["added_sets"] if name.startswith("t_"))
-            listed += "".join(nft_text(namespace, "list", "chain", "inet", TABLE, name)
-                              for name in sync["added_chains"])
-            if f"tcp . {port}" not in listed and f"tcp dport {port} " not in listed:
-                raise RuntimeError(f"port {port} is in neither the new chains "
-                                   f"{sync['added_chains']} nor the new port sets {sync['added_sets']}")
+            check_port_in_kernel(namespace, sync, port)
             figures.policy_changed.append(result)
             settle(sync["t1"])
 
@@ -696,13 +701,7 @@ def run_change(args: argparse.Namespace, spaces: Namespaces, directory: Path) ->
 
             written, rv = server.call(change_admin())
             result, sync = sample(written, rv, f"admin policy change {i}")
-            listed = "".join(nft_text(namespace, "list", "set", "inet", TABLE, name)
-                             for name in sync["added_sets"] if name.startswith("t_"))
-            listed += "".join(nft_text(namespace, "list", "chain", "inet", TABLE, name)
-                              for name in sync["added_chains"])
-            if f"tcp . {port}" not in listed and f"tcp dport {port} " not in listed:
-                raise RuntimeError(f"port {port} is in neither the new chains "
-                                   f"{sync['added_chains']} nor the new port sets {sync['added_sets']}")
+            check_port_in_kernel(namespace, sync, port)
             figures.admin_changed.append(result)
             settle(sync["t1"])
 

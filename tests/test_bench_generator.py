@@ -24,6 +24,12 @@ sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402  (bench/ is a directory of scripts, not a package)
 
 
+def netpol_command() -> list[str]:
+    script = Path(sys.executable).parent / "netpol"
+    return ([sys.executable, str(script)] if script.exists() else
+            [sys.executable, "-c", "from netpolicy.cli import main; main()"])
+
+
 def _files(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
@@ -71,9 +77,7 @@ def test_output_validates_and_has_the_requested_counts(tmp_path: Path, endpoints
 
 def test_netpol_validate_accepts_the_output(tmp_path: Path) -> None:
     directory = _written(tmp_path, 100, 30, 1)
-    script = Path(sys.executable).parent / "netpol"
-    cmd = ([sys.executable, str(script)] if script.exists() else
-           [sys.executable, "-c", "from netpolicy.cli import main; main()"])
+    cmd = netpol_command()
     done = subprocess.run([*cmd, "validate", "-f", str(directory)], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -127,9 +131,7 @@ def test_tiered_policies_leave_the_rest_of_the_cluster_byte_identical(tmp_path: 
 def test_tiered_policies_validate_and_change_verdicts(tmp_path: Path) -> None:
     directory = tmp_path / "c"
     generate.write(generate.generate(500, 150, seed=1, tiered=60), directory)
-    script = Path(sys.executable).parent / "netpol"
-    cmd = ([sys.executable, str(script)] if script.exists() else
-           [sys.executable, "-c", "from netpolicy.cli import main; main()"])
+    cmd = netpol_command()
     done = subprocess.run([*cmd, "validate", "-f", str(directory)], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr
